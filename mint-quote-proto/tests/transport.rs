@@ -1,0 +1,205 @@
+//! The Noise transport over real loopback TCP: handshake, every message
+//! type both ways, a wrong pinned key, a silent peer, oversized frames.
+
+mod common;
+
+use std::time::Duration;
+
+use mint_quote_proto::transport::{self, TransportConfig, TransportError};
+use mint_quote_proto::*;
+use tokio::io::AsyncWriteExt;
+use tokio::net::{TcpListener, TcpStream};
+
+async fn listener() -> (TcpListener, std::net::SocketAddr) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    (listener, addr)
+}
+
+#[tokio::test]
+async fn every_message_crosses_a_real_noise_channel_both_ways() {
+    let mint = AuthorityKeypair::generate();
+    let (listener, addr) = listener().await;
+    let config = TransportConfig::default();
+
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut reader, mut writer) = transport::accept(stream, &mint, &config).await.unwrap();
+        // Echo every frame until the peer closes.
+        let mut seen = 0;
+        while let Some(frame) = reader.read_frame().await.unwrap() {
+            Message::from_frame(&frame).unwrap();
+            writer.write_frame(frame).await.unwrap();
+            writer.flush().await.unwrap();
+            seen += 1;
+        }
+        seen
+    });
+
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let (mut reader, mut writer) = transport::connect(stream, &mint.public(), &config)
+        .await
+        .unwrap();
+    let samples = common::samples();
+    for message in &samples {
+        writer.send_message(message).await.unwrap();
+        let frame = reader.read_frame().await.unwrap().expect("a frame back");
+        assert_eq!(&Message::from_frame(&frame).unwrap(), message);
+    }
+    writer.shutdown().await.unwrap();
+    assert_eq!(server.await.unwrap(), samples.len());
+}
+
+#[tokio::test]
+async fn an_initiator_pinned_to_another_key_refuses_the_mint() {
+    let mint = AuthorityKeypair::generate();
+    let other = AuthorityKeypair::generate();
+    let (listener, addr) = listener().await;
+    let config = TransportConfig::default();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let _ = transport::accept(stream, &mint, &config).await;
+    });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let err = transport::connect(stream, &other.public(), &config)
+        .await
+        .err()
+        .expect("the handshake must fail");
+    match err {
+        TransportError::CertificateRefused { pinned, .. } => assert_eq!(pinned, other.public()),
+        other => panic!("expected CertificateRefused, got {other}"),
+    }
+    server.await.unwrap();
+}
+
+#[tokio::test]
+async fn a_peer_that_sends_nothing_is_dropped_after_the_handshake_timeout() {
+    let mint = AuthorityKeypair::generate();
+    let (listener, addr) = listener().await;
+    let config = TransportConfig {
+        handshake_timeout: Duration::from_millis(300),
+        ..TransportConfig::default()
+    };
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        transport::accept(stream, &mint, &config).await.err()
+    });
+    let _silent = TcpStream::connect(addr).await.unwrap();
+    let err = tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the responder must give up on its own")
+        .unwrap();
+    assert!(
+        matches!(err, Some(TransportError::HandshakeTimeout(_))),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_handshake_cut_short_is_an_error_not_a_hang() {
+    let mint = AuthorityKeypair::generate();
+    let (listener, addr) = listener().await;
+    let config = TransportConfig::default();
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        transport::accept(stream, &mint, &config).await.err()
+    });
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    stream.write_all(&[7u8; 20]).await.unwrap();
+    drop(stream);
+    let err = server.await.unwrap();
+    assert!(matches!(err, Some(TransportError::Truncated)), "{err:?}");
+}
+
+/// Connects a client to a fresh responder with `max_payload_len` and returns
+/// what the responder's first read gives.
+async fn first_read_with_limit(
+    max_payload_len: usize,
+    send: impl FnOnce(Vec<u8>) -> Option<Frame> + Send + 'static,
+    payload_len: usize,
+) -> Result<Option<Frame>, TransportError> {
+    let mint = AuthorityKeypair::generate();
+    let (listener, addr) = listener().await;
+    let config = TransportConfig {
+        max_payload_len,
+        ..TransportConfig::default()
+    };
+    let server = tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut reader, _writer) = transport::accept(stream, &mint, &config).await.unwrap();
+        reader.read_frame().await
+    });
+    let stream = TcpStream::connect(addr).await.unwrap();
+    let client_config = TransportConfig::default();
+    let (_reader, mut writer) = transport::connect(stream, &mint.public(), &client_config)
+        .await
+        .unwrap();
+    if let Some(frame) = send(vec![0u8; payload_len]) {
+        // The responder may close before reading everything: ignore errors.
+        let _ = writer.write_frame(frame).await;
+        let _ = writer.flush().await;
+    }
+    let _ = writer.shutdown().await;
+    tokio::time::timeout(Duration::from_secs(10), server)
+        .await
+        .expect("the responder must not hang")
+        .unwrap()
+}
+
+fn unknown_frame(payload: Vec<u8>) -> Option<Frame> {
+    Some(Frame::new(0x4000, false, 0x01, &payload).unwrap())
+}
+
+#[tokio::test]
+async fn frames_over_the_limit_are_refused_before_their_payload_is_read() {
+    // Just over a 1 KiB limit.
+    let err = first_read_with_limit(1024, unknown_frame, 1025)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            TransportError::FrameTooLarge {
+                declared: 1025,
+                limit: 1024
+            }
+        ),
+        "{err}"
+    );
+    // Larger than one Noise chunk: the declared size is only known as a lower bound.
+    let err = first_read_with_limit(1024, unknown_frame, 200_000)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, TransportError::FrameTooLarge { limit: 1024, .. }),
+        "{err}"
+    );
+    // At the limit is fine.
+    let frame = first_read_with_limit(1024, unknown_frame, 1024)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(frame.payload().len(), 1024);
+}
+
+#[tokio::test]
+async fn a_clean_close_between_frames_is_not_an_error() {
+    let got = first_read_with_limit(1024, |_| None, 0).await.unwrap();
+    assert!(got.is_none());
+}
+
+#[test]
+fn transport_limits_are_validated() {
+    let ok = TransportConfig::default();
+    assert!(ok.validate().is_ok());
+    let too_big = TransportConfig {
+        max_payload_len: 70_000,
+        ..ok
+    };
+    assert!(too_big.validate().unwrap_err().contains("max_payload_len"));
+    let zero = TransportConfig {
+        handshake_timeout: Duration::ZERO,
+        ..ok
+    };
+    assert!(zero.validate().unwrap_err().contains("handshake_timeout"));
+}
