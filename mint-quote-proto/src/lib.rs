@@ -17,6 +17,7 @@ pub mod frame;
 pub mod keys;
 pub mod message;
 pub mod pool_auth;
+pub mod setup;
 pub mod transport;
 pub mod values;
 mod wire;
