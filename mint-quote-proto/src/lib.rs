@@ -14,6 +14,7 @@
 pub mod constants;
 pub mod error_code;
 pub mod frame;
+pub mod json;
 pub mod keys;
 pub mod message;
 pub mod pool_auth;

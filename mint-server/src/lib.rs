@@ -1,1 +1,8 @@
-//! placeholder
+//! The mint daemon: a CDK mint that creates paid mining-share quotes for
+//! pools over a Noise-encrypted Sv2 listener and over Redis.
+#![deny(missing_docs)]
+
+pub mod cashu_mint;
+pub mod config;
+pub mod payment;
+pub mod quotes;

@@ -1,0 +1,14 @@
+//! Configuration shared by the pool and the mint, and the one way this
+//! project reads a TOML file.
+//!
+//! `config/shared/pool.toml` holds what both processes must agree on: where
+//! the mint listens and its authority public key (`[sv2_messaging]`), and
+//! the Redis url and key names (`[redis]`). Both read the same file, so a
+//! change is made once. Secrets never live here: the mint's secret key is in
+//! `mint.toml`, the pool's in its own file.
+
+mod load;
+mod shared;
+
+pub use load::{load_toml, parse_toml, ConfigError};
+pub use shared::{BusyPolicy, RedisConfig, SharedConfig, Sv2MessagingConfig};

@@ -1,0 +1,281 @@
+//! `config/shared/pool.toml`: the sections both processes read.
+
+use std::path::Path;
+use std::time::Duration;
+
+use mint_quote_proto::constants::{
+    DEFAULT_MAX_PAYLOAD_LEN, MAX_PAYLOAD_LEN_LIMIT, MIN_PAYLOAD_LEN_LIMIT,
+};
+use mint_quote_proto::AuthorityPublicKey;
+use serde::Deserialize;
+
+use crate::load::{load_toml, parse_toml, ConfigError};
+
+/// The whole shared file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct SharedConfig {
+    /// The direct Sv2 link.
+    #[serde(default)]
+    pub sv2_messaging: Sv2MessagingConfig,
+    /// The Redis path.
+    #[serde(default)]
+    pub redis: RedisConfig,
+}
+
+/// What the pool does when its bound on requests in flight is reached.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum BusyPolicy {
+    /// Wait for a slot (until the request's deadline).
+    #[default]
+    Wait,
+    /// Fail the request at once with a "busy" error.
+    Fail,
+}
+
+/// `[sv2_messaging]`: the direct, Noise-encrypted Sv2 link.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct Sv2MessagingConfig {
+    /// Whether the link is used. The mint listens and the pool connects only
+    /// when this is true.
+    pub enabled: bool,
+    /// `host:port` the mint listens on and the pool connects to.
+    pub mint_address: String,
+    /// The mint's authority public key (Sv2 base58check form). The pool pins
+    /// it; the mint checks that its secret key matches it.
+    pub mint_authority_pubkey: Option<String>,
+    /// Largest frame payload either side accepts, in bytes.
+    pub max_payload_len: usize,
+    /// Time allowed for the Noise handshake and the connection setup, in ms.
+    pub handshake_timeout_ms: u64,
+    /// Pool: time a quote request may take, end to end, in ms.
+    pub request_deadline_ms: u64,
+    /// Pool: bound on requests in flight on the connection.
+    pub max_in_flight: usize,
+    /// Pool: what to do when `max_in_flight` is reached.
+    pub when_busy: BusyPolicy,
+    /// Pool: first reconnect delay, in ms.
+    pub reconnect_initial_ms: u64,
+    /// Pool: longest reconnect delay, in ms.
+    pub reconnect_max_ms: u64,
+}
+
+impl Default for Sv2MessagingConfig {
+    fn default() -> Self {
+        Sv2MessagingConfig {
+            enabled: true,
+            mint_address: "127.0.0.1:34260".into(),
+            mint_authority_pubkey: None,
+            max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
+            handshake_timeout_ms: 10_000,
+            request_deadline_ms: 30_000,
+            max_in_flight: 1024,
+            when_busy: BusyPolicy::Wait,
+            reconnect_initial_ms: 100,
+            reconnect_max_ms: 10_000,
+        }
+    }
+}
+
+impl Sv2MessagingConfig {
+    /// The handshake timeout as a `Duration`.
+    pub fn handshake_timeout(&self) -> Duration {
+        Duration::from_millis(self.handshake_timeout_ms)
+    }
+
+    /// The request deadline as a `Duration`.
+    pub fn request_deadline(&self) -> Duration {
+        Duration::from_millis(self.request_deadline_ms)
+    }
+
+    /// The parsed authority key, if one is configured.
+    pub fn mint_key(&self, path: &Path) -> Result<Option<AuthorityPublicKey>, ConfigError> {
+        self.mint_authority_pubkey
+            .as_deref()
+            .map(|s| {
+                s.parse().map_err(|e| {
+                    ConfigError::invalid(path, "sv2_messaging.mint_authority_pubkey", e)
+                })
+            })
+            .transpose()
+    }
+}
+
+/// `[redis]`: the list the pool pushes requests onto and the mint pops.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConfig {
+    /// Whether the Redis path is used.
+    pub enabled: bool,
+    /// Redis url, such as `redis://127.0.0.1:6379`.
+    pub url: String,
+    /// List the pool `RPUSH`es quote requests onto and the mint `BRPOP`s.
+    pub create_quote_prefix: String,
+    /// Key the mint `SET`s its active keyset at, as JSON.
+    pub active_keyset_prefix: String,
+    /// List the mint moves unreadable requests to, with the reason.
+    pub dead_letter_key: String,
+}
+
+impl Default for RedisConfig {
+    fn default() -> Self {
+        RedisConfig {
+            enabled: false,
+            url: "redis://127.0.0.1:6379".into(),
+            create_quote_prefix: "mint:quotes:create".into(),
+            active_keyset_prefix: "mint:keyset:active".into(),
+            dead_letter_key: "mint:quotes:dead".into(),
+        }
+    }
+}
+
+impl SharedConfig {
+    /// Reads and checks the shared file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let config: SharedConfig = load_toml(path)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Parses and checks `text` as the contents of `path`.
+    pub fn parse(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let config: SharedConfig = parse_toml(path, text)?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let s = &self.sv2_messaging;
+        if s.mint_address.trim().is_empty() {
+            return Err(ConfigError::invalid(
+                path,
+                "sv2_messaging.mint_address",
+                "must not be empty",
+            ));
+        }
+        s.mint_key(path)?;
+        if !(MIN_PAYLOAD_LEN_LIMIT..=MAX_PAYLOAD_LEN_LIMIT).contains(&s.max_payload_len) {
+            return Err(ConfigError::invalid(
+                path,
+                "sv2_messaging.max_payload_len",
+                format!(
+                    "must be between {MIN_PAYLOAD_LEN_LIMIT} and {MAX_PAYLOAD_LEN_LIMIT}, got {}",
+                    s.max_payload_len
+                ),
+            ));
+        }
+        for (key, value) in [
+            ("sv2_messaging.handshake_timeout_ms", s.handshake_timeout_ms),
+            ("sv2_messaging.request_deadline_ms", s.request_deadline_ms),
+            ("sv2_messaging.reconnect_initial_ms", s.reconnect_initial_ms),
+        ] {
+            if value == 0 {
+                return Err(ConfigError::invalid(path, key, "must be more than 0"));
+            }
+        }
+        if s.reconnect_max_ms < s.reconnect_initial_ms {
+            return Err(ConfigError::invalid(
+                path,
+                "sv2_messaging.reconnect_max_ms",
+                "must not be less than reconnect_initial_ms",
+            ));
+        }
+        if s.max_in_flight == 0 {
+            return Err(ConfigError::invalid(
+                path,
+                "sv2_messaging.max_in_flight",
+                "must be at least 1",
+            ));
+        }
+        let r = &self.redis;
+        if r.enabled
+            && !(r.url.starts_with("redis://")
+                || r.url.starts_with("rediss://")
+                || r.url.starts_with("unix://"))
+        {
+            return Err(ConfigError::invalid(
+                path,
+                "redis.url",
+                format!("{:?} is not a redis:// url", r.url),
+            ));
+        }
+        for (key, value) in [
+            ("redis.create_quote_prefix", &r.create_quote_prefix),
+            ("redis.active_keyset_prefix", &r.active_keyset_prefix),
+            ("redis.dead_letter_key", &r.dead_letter_key),
+        ] {
+            if value.is_empty() {
+                return Err(ConfigError::invalid(path, key, "must not be empty"));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<SharedConfig, ConfigError> {
+        SharedConfig::parse(Path::new("pool.toml"), text)
+    }
+
+    #[test]
+    fn the_example_file_parses() {
+        let text = include_str!("../../config/shared/pool.toml");
+        let config = parse(text).unwrap();
+        assert!(config.sv2_messaging.enabled);
+        assert!(config
+            .sv2_messaging
+            .mint_key(Path::new("x"))
+            .unwrap()
+            .is_some());
+        assert_eq!(config.redis.create_quote_prefix, "mint:quotes:create");
+    }
+
+    #[test]
+    fn an_empty_file_gives_working_defaults() {
+        let config = parse("").unwrap();
+        assert_eq!(config.sv2_messaging.mint_address, "127.0.0.1:34260");
+        assert!(!config.redis.enabled);
+    }
+
+    #[test]
+    fn unknown_keys_are_refused_with_their_name_and_the_file() {
+        let err = parse("[sv2_messaging]\nmint_adress = \"x:1\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pool.toml"), "{err}");
+        assert!(err.contains("mint_adress"), "{err}");
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let err = parse("[sv2_messaging]\nmint_authority_pubkey = \"nope\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("sv2_messaging.mint_authority_pubkey"), "{err}");
+        let err = parse("[sv2_messaging]\nmax_payload_len = 10\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_payload_len"), "{err}");
+        let err = parse("[redis]\nenabled = true\nurl = \"http://x\"\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("redis.url"), "{err}");
+        let err = parse("[sv2_messaging]\nmax_in_flight = -1\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_in_flight"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_file_names_the_path() {
+        let err = SharedConfig::load(Path::new("/nonexistent/pool.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/pool.toml"), "{err}");
+    }
+}

@@ -1,0 +1,318 @@
+//! `config/mint.toml`: what only the mint knows.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use mint_quote_config::{load_toml, parse_toml, ConfigError, SharedConfig};
+use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey, Unit};
+use serde::Deserialize;
+
+/// The mint's own configuration file.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MintConfig {
+    /// `[mint]`: identity, storage and quote policy.
+    pub mint: MintSection,
+    /// `[http]`: the public Cashu HTTP API.
+    #[serde(default)]
+    pub http: HttpSection,
+    /// `[listener]`: limits of the Sv2 listener.
+    #[serde(default)]
+    pub listener: ListenerSection,
+    /// `[pools]`: who may create quotes.
+    #[serde(default)]
+    pub pools: PoolsSection,
+}
+
+/// Which database holds the mint's state.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum DatabaseKind {
+    /// A SQLite file, `mint.sqlite`, in `data_dir`.
+    #[default]
+    Sqlite,
+    /// In-memory SQLite: everything is lost at exit. For tests and benchmarks.
+    Memory,
+}
+
+/// `[mint]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct MintSection {
+    /// The mint's Sv2 authority secret key (base58check). Its public key must
+    /// be the `mint_authority_pubkey` of the shared file.
+    pub authority_secret_key: String,
+    /// Directory for the database and the seed, created on first start.
+    /// Relative paths are relative to the working directory.
+    #[serde(default = "default_data_dir")]
+    pub data_dir: PathBuf,
+    /// Database kind.
+    #[serde(default)]
+    pub database: DatabaseKind,
+    /// Unit quotes are issued in.
+    #[serde(default = "default_unit")]
+    pub unit: String,
+    /// Largest amount of one quote.
+    #[serde(default = "default_max_quote_amount")]
+    pub max_quote_amount: u64,
+    /// How long a quote stays valid, in seconds.
+    #[serde(default = "default_quote_ttl_secs")]
+    pub quote_ttl_secs: u64,
+    /// Fee per thousand inputs of the unit's keyset (NUT-02).
+    #[serde(default)]
+    pub input_fee_ppk: u64,
+    /// Name shown in the mint's NUT-06 info.
+    #[serde(default = "default_name")]
+    pub name: String,
+}
+
+fn default_data_dir() -> PathBuf {
+    PathBuf::from("data/mint")
+}
+fn default_unit() -> String {
+    "hash".into()
+}
+fn default_max_quote_amount() -> u64 {
+    1 << 40
+}
+fn default_quote_ttl_secs() -> u64 {
+    30 * 24 * 3600
+}
+fn default_name() -> String {
+    "mining-share mint".into()
+}
+
+/// `[http]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpSection {
+    /// Whether to serve the Cashu HTTP API.
+    pub enabled: bool,
+    /// Address of the Cashu HTTP API.
+    pub listen: String,
+}
+
+impl Default for HttpSection {
+    fn default() -> Self {
+        HttpSection {
+            enabled: true,
+            listen: "127.0.0.1:3338".into(),
+        }
+    }
+}
+
+/// `[listener]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ListenerSection {
+    /// Connections served at once; more are closed at once.
+    pub max_connections: usize,
+    /// Quote requests of one connection worked on at once. When reached, the
+    /// mint stops reading that connection until one finishes.
+    pub max_in_flight_per_connection: usize,
+    /// On SIGINT/SIGTERM, time allowed for requests in flight to finish, ms.
+    pub shutdown_grace_ms: u64,
+    /// Validity of the Noise certificate the mint issues, in seconds.
+    pub cert_validity_secs: u64,
+}
+
+impl Default for ListenerSection {
+    fn default() -> Self {
+        ListenerSection {
+            max_connections: 64,
+            max_in_flight_per_connection: 256,
+            shutdown_grace_ms: 10_000,
+            cert_validity_secs: 3600,
+        }
+    }
+}
+
+/// `[pools]`.
+#[derive(Debug, Clone, Deserialize, PartialEq, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct PoolsSection {
+    /// Public keys (Sv2 base58check) of the pools allowed to create quotes.
+    pub allowed: Vec<String>,
+}
+
+/// Both files, checked and with keys parsed: everything the mint needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The mint's own file, as written.
+    pub mint: MintConfig,
+    /// The shared file, as written.
+    pub shared: SharedConfig,
+    /// The mint's authority keypair.
+    pub keypair: AuthorityKeypair,
+    /// Pools allowed to create quotes.
+    pub allowed_pools: Vec<AuthorityPublicKey>,
+    /// The unit quotes are issued in.
+    pub unit: Unit,
+    /// Where the Sv2 listener binds.
+    pub sv2_listen: SocketAddr,
+    /// Where the HTTP API binds, if enabled.
+    pub http_listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Reads and checks both files.
+    pub fn load(mint_path: &Path, shared_path: &Path) -> Result<Self, ConfigError> {
+        let mint: MintConfig = load_toml(mint_path)?;
+        let shared = SharedConfig::load(shared_path)?;
+        Self::check(mint, mint_path, shared, shared_path)
+    }
+
+    /// Parses and checks both files from text (for tests).
+    pub fn parse(mint_text: &str, shared_text: &str) -> Result<Self, ConfigError> {
+        let mint_path = Path::new("mint.toml");
+        let shared_path = Path::new("pool.toml");
+        let mint: MintConfig = parse_toml(mint_path, mint_text)?;
+        let shared = SharedConfig::parse(shared_path, shared_text)?;
+        Self::check(mint, mint_path, shared, shared_path)
+    }
+
+    fn check(
+        mint: MintConfig,
+        mint_path: &Path,
+        shared: SharedConfig,
+        shared_path: &Path,
+    ) -> Result<Self, ConfigError> {
+        let secret: AuthoritySecretKey = mint
+            .mint
+            .authority_secret_key
+            .parse()
+            .map_err(|e| ConfigError::invalid(mint_path, "mint.authority_secret_key", e))?;
+        let keypair = AuthorityKeypair::from_secret(secret);
+        if let Some(public) = shared.sv2_messaging.mint_key(shared_path)? {
+            if public != keypair.public() {
+                return Err(ConfigError::invalid(
+                    shared_path,
+                    "sv2_messaging.mint_authority_pubkey",
+                    format!(
+                        "{public} is not the public key of mint.authority_secret_key in {} (that is {})",
+                        mint_path.display(),
+                        keypair.public()
+                    ),
+                ));
+            }
+        }
+        let allowed_pools = mint
+            .pools
+            .allowed
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                key.parse()
+                    .map_err(|e| ConfigError::invalid(mint_path, format!("pools.allowed[{i}]"), e))
+            })
+            .collect::<Result<Vec<AuthorityPublicKey>, _>>()?;
+        let unit = Unit::new(&mint.mint.unit)
+            .map_err(|e| ConfigError::invalid(mint_path, "mint.unit", e))?;
+        if mint.mint.max_quote_amount == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.max_quote_amount",
+                "must be at least 1",
+            ));
+        }
+        if mint.mint.quote_ttl_secs == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.quote_ttl_secs",
+                "must be at least 1",
+            ));
+        }
+        let l = &mint.listener;
+        if l.max_connections == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "listener.max_connections",
+                "must be at least 1",
+            ));
+        }
+        if l.max_in_flight_per_connection == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "listener.max_in_flight_per_connection",
+                "must be at least 1",
+            ));
+        }
+        if l.cert_validity_secs < 60 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "listener.cert_validity_secs",
+                "must be at least 60",
+            ));
+        }
+        let sv2_listen = parse_addr(
+            shared_path,
+            "sv2_messaging.mint_address",
+            &shared.sv2_messaging.mint_address,
+        )?;
+        let http_listen = if mint.http.enabled {
+            Some(parse_addr(mint_path, "http.listen", &mint.http.listen)?)
+        } else {
+            None
+        };
+        Ok(Settings {
+            mint,
+            shared,
+            keypair,
+            allowed_pools,
+            unit,
+            sv2_listen,
+            http_listen,
+        })
+    }
+
+    /// Grace period for requests in flight at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.mint.listener.shutdown_grace_ms)
+    }
+}
+
+fn parse_addr(path: &Path, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    value
+        .to_socket_addrs()
+        .map_err(|e| ConfigError::invalid(path, key, format!("{value:?}: {e}")))?
+        .next()
+        .ok_or_else(|| ConfigError::invalid(path, key, format!("{value:?} resolves to no address")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = include_str!("../../config/shared/pool.toml");
+    const MINT: &str = include_str!("../../config/mint.toml");
+
+    #[test]
+    fn the_example_files_work_together() {
+        let settings = Settings::parse(MINT, SHARED).unwrap();
+        assert_eq!(settings.unit, Unit::hash());
+        assert_eq!(settings.allowed_pools.len(), 1);
+        assert!(settings.http_listen.is_some());
+    }
+
+    #[test]
+    fn a_secret_that_does_not_match_the_shared_public_key_is_refused() {
+        let other = AuthorityKeypair::generate().secret().to_base58check();
+        let mint = MINT.replace("wpRLddnhWjGZvYcE8m5GqMw9gRBHNNLSgnEFjbw49ktfTc3sB", &other);
+        let err = Settings::parse(&mint, SHARED).unwrap_err().to_string();
+        assert!(err.contains("sv2_messaging.mint_authority_pubkey"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let err = Settings::parse(&MINT.replace("[pools]", "[pools]\ntypo = 1"), SHARED)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mint.toml") && err.contains("typo"), "{err}");
+        let err = Settings::parse(&MINT.replace("allowed = [", "allowed = [\"bad\", "), SHARED)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pools.allowed[0]"), "{err}");
+    }
+}

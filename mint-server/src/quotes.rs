@@ -1,0 +1,307 @@
+//! Turning one share into one paid mint quote: the code both the Sv2 and
+//! the Redis paths call.
+//!
+//! A quote is created already PAID in one database transaction, so no one
+//! ever sees it UNPAID. The share's header hash is the quote's `request`,
+//! its `request_lookup_id` and its payment id, all three unique in CDK's
+//! schema: a second quote for one share cannot exist. A repeated request
+//! with the same content gets the first quote back; with other content, an
+//! error.
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use cdk::amount::Amount;
+use cdk::cdk_database::{self, MintDatabase, MintQuotesDatabase};
+use cdk::cdk_payment::{PaymentIdentifier, WaitPaymentResponse};
+use cdk::mint::MintQuote;
+use cdk::nuts::{CurrencyUnit, MintQuoteState, PublicKey};
+use cdk::Mint;
+use mint_quote_proto::{ErrorCode, HeaderHash, MintQuoteRequest, QuoteState, Unit};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
+
+/// A quote as the pool is told about it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct IssuedQuote {
+    /// CDK's quote id.
+    pub quote_id: String,
+    /// Amount.
+    pub amount: u64,
+    /// Unit.
+    pub unit: Unit,
+    /// Unix time after which the quote expires.
+    pub expires_at: u64,
+    /// State now.
+    pub state: QuoteState,
+    /// The share.
+    pub header_hash: HeaderHash,
+    /// True when this request repeated an earlier one and got its quote.
+    pub repeated: bool,
+}
+
+/// Why no quote was made.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum QuoteError {
+    /// The unit is not the one this mint issues.
+    #[error("unit {requested} is not issued by this mint; use {issued}")]
+    UnknownUnit {
+        /// Asked for.
+        requested: Unit,
+        /// Issued.
+        issued: Unit,
+    },
+    /// The amount is above the limit.
+    #[error("amount {amount} is above this mint's limit of {max} per quote")]
+    AmountTooLarge {
+        /// Asked for.
+        amount: u64,
+        /// The limit.
+        max: u64,
+    },
+    /// The keyset id is not one of this mint's keysets for the unit.
+    #[error("keyset {0} is not a keyset of this mint for this unit")]
+    UnknownKeyset(String),
+    /// A quote for the share exists with other content.
+    #[error("share {header_hash} already has quote {quote_id} with a different {differs}")]
+    DuplicateMismatch {
+        /// The share.
+        header_hash: HeaderHash,
+        /// The existing quote.
+        quote_id: String,
+        /// Which fields differ.
+        differs: String,
+    },
+    /// The database or CDK failed.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl QuoteError {
+    /// The error code the pool is answered with.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            QuoteError::UnknownUnit { .. } => ErrorCode::UnknownUnit,
+            QuoteError::AmountTooLarge { .. } => ErrorCode::InvalidAmount,
+            QuoteError::UnknownKeyset(_) => ErrorCode::UnknownKeyset,
+            QuoteError::DuplicateMismatch { .. } => ErrorCode::DuplicateShareMismatch,
+            QuoteError::Internal(_) => ErrorCode::InternalError,
+        }
+    }
+}
+
+fn internal(e: impl std::fmt::Display) -> QuoteError {
+    QuoteError::Internal(e.to_string())
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}
+
+/// Creates paid quotes for shares. Cheap to clone; all clones share one
+/// write lock.
+#[derive(Clone)]
+pub struct QuoteIssuer {
+    mint: Arc<Mint>,
+    db: Database,
+    unit: Unit,
+    cdk_unit: CurrencyUnit,
+    max_amount: u64,
+    ttl_secs: u64,
+    /// File-backed cdk-sqlite holds its write transaction across awaits; two
+    /// writers at once on few tokio workers end in "database is locked".
+    /// Quote-creating transactions therefore run one at a time.
+    write_lock: Arc<Mutex<()>>,
+}
+
+impl QuoteIssuer {
+    /// An issuer of `unit` quotes of at most `max_amount`, valid `ttl_secs`.
+    pub fn new(mint: Arc<Mint>, db: Database, unit: Unit, max_amount: u64, ttl_secs: u64) -> Self {
+        QuoteIssuer {
+            cdk_unit: cdk_unit(&unit),
+            mint,
+            db,
+            unit,
+            max_amount,
+            ttl_secs,
+            write_lock: Arc::new(Mutex::new(())),
+        }
+    }
+
+    /// The CDK mint.
+    pub fn mint(&self) -> &Arc<Mint> {
+        &self.mint
+    }
+
+    /// Checks what the decoder cannot: this mint's unit, amount limit and
+    /// keysets.
+    fn check(&self, request: &MintQuoteRequest) -> Result<(), QuoteError> {
+        if request.unit != self.unit {
+            return Err(QuoteError::UnknownUnit {
+                requested: request.unit.clone(),
+                issued: self.unit.clone(),
+            });
+        }
+        if request.amount > self.max_amount {
+            return Err(QuoteError::AmountTooLarge {
+                amount: request.amount,
+                max: self.max_amount,
+            });
+        }
+        let known =
+            self.mint.keysets().keysets.iter().any(|k| {
+                k.unit == self.cdk_unit && k.id.to_bytes() == request.keyset_id.as_bytes()
+            });
+        if !known {
+            return Err(QuoteError::UnknownKeyset(request.keyset_id.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Creates the paid quote for `request`'s share, or returns the quote
+    /// made for it before if the content is the same.
+    pub async fn create(&self, request: &MintQuoteRequest) -> Result<IssuedQuote, QuoteError> {
+        self.check(request)?;
+        let share = request.header_hash.to_hex();
+        let lookup = PaymentIdentifier::CustomId(share.clone());
+        let pubkey = PublicKey::from_slice(&request.locking_key.serialize()).map_err(internal)?;
+        let amount = Amount::new(request.amount, self.cdk_unit.clone());
+        let now = unix_now();
+        let quote = MintQuote::new(
+            None,
+            share.clone(),
+            self.cdk_unit.clone(),
+            Some(amount.clone()),
+            now.saturating_add(self.ttl_secs),
+            lookup.clone(),
+            Some(pubkey),
+            Amount::new(0, self.cdk_unit.clone()),
+            Amount::new(0, self.cdk_unit.clone()),
+            mining_share_method(),
+            now,
+            now,
+            Vec::new(),
+            Vec::new(),
+            Some(extra_json(request)),
+        );
+
+        {
+            let _writer = self.write_lock.lock().await;
+            let mut tx = self.db.begin_transaction().await.map_err(internal)?;
+            match tx.add_mint_quote(quote).await {
+                Ok(mut acquired) => {
+                    let payment = WaitPaymentResponse {
+                        payment_identifier: lookup.clone(),
+                        payment_amount: amount,
+                        payment_id: share.clone(),
+                    };
+                    let paid = self
+                        .mint
+                        .pay_mint_quote(&mut tx, &mut acquired, payment)
+                        .await;
+                    match paid {
+                        Ok(_) => {
+                            tx.commit().await.map_err(internal)?;
+                            return Ok(self.issued(&acquired, request.header_hash, false));
+                        }
+                        Err(e) => {
+                            let _ = tx.rollback().await;
+                            return Err(internal(format!("paying quote for share {share}: {e}")));
+                        }
+                    }
+                }
+                Err(cdk_database::Error::Duplicate) => {
+                    let _ = tx.rollback().await;
+                }
+                Err(e) => {
+                    let _ = tx.rollback().await;
+                    return Err(internal(format!("storing quote for share {share}: {e}")));
+                }
+            }
+        }
+
+        // The share has a quote already: return it if it is the same request.
+        let existing = self
+            .db
+            .get_mint_quote_by_request_lookup_id(&lookup)
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                internal(format!(
+                    "share {share} is a duplicate but its quote is not found"
+                ))
+            })?;
+        let differs = differences(&existing, request, &pubkey, &self.cdk_unit);
+        if !differs.is_empty() {
+            return Err(QuoteError::DuplicateMismatch {
+                header_hash: request.header_hash,
+                quote_id: existing.id.to_string(),
+                differs: differs.join(", "),
+            });
+        }
+        Ok(self.issued(&existing, request.header_hash, true))
+    }
+
+    fn issued(&self, quote: &MintQuote, header_hash: HeaderHash, repeated: bool) -> IssuedQuote {
+        IssuedQuote {
+            quote_id: quote.id.to_string(),
+            amount: quote.amount.as_ref().map(|a| a.value()).unwrap_or(0),
+            unit: self.unit.clone(),
+            expires_at: quote.expiry,
+            state: match quote.state() {
+                MintQuoteState::Unpaid => QuoteState::Unpaid,
+                MintQuoteState::Paid => QuoteState::Paid,
+                MintQuoteState::Issued => QuoteState::Issued,
+            },
+            header_hash,
+            repeated,
+        }
+    }
+}
+
+/// What CDK's quote has no column for, kept so a repeat can be compared.
+fn extra_json(request: &MintQuoteRequest) -> serde_json::Value {
+    json!({
+        "keyset_id": request.keyset_id.to_string(),
+        "description": request.description,
+    })
+}
+
+/// Names the fields in which `request` differs from the stored quote.
+fn differences(
+    existing: &MintQuote,
+    request: &MintQuoteRequest,
+    pubkey: &PublicKey,
+    unit: &CurrencyUnit,
+) -> Vec<&'static str> {
+    let mut differs = Vec::new();
+    if existing.amount.as_ref().map(|a| a.value()) != Some(request.amount) {
+        differs.push("amount");
+    }
+    if &existing.unit != unit {
+        differs.push("unit");
+    }
+    if existing.pubkey.as_ref() != Some(pubkey) {
+        differs.push("locking key");
+    }
+    if existing.payment_method != mining_share_method() {
+        differs.push("payment method");
+    }
+    let extra = extra_json(request);
+    let stored = existing.extra_json.as_ref();
+    for field in ["keyset_id", "description"] {
+        if stored.and_then(|s| s.get(field)) != extra.get(field) {
+            differs.push(if field == "keyset_id" {
+                "keyset id"
+            } else {
+                "description"
+            });
+        }
+    }
+    differs
+}
