@@ -2,7 +2,12 @@
 //! pools over a Noise-encrypted Sv2 listener and over Redis.
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod cashu_mint;
 pub mod config;
+pub mod keyset;
 pub mod payment;
 pub mod quotes;
+pub mod redis_consumer;
+pub mod server;
+pub mod session;

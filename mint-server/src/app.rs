@@ -1,0 +1,206 @@
+//! Starting and stopping the whole mint: CDK, the Sv2 listener, the HTTP
+//! API and the Redis consumer, all under one shutdown token.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cdk::Mint;
+use mint_quote_proto::transport::TransportConfig;
+use tokio::net::TcpListener;
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::cashu_mint::{build_mint, open_database, BuildError};
+use crate::config::Settings;
+use crate::keyset::{active_keyset, watch_active_keyset};
+use crate::payment::MINING_SHARE_METHOD;
+use crate::quotes::QuoteIssuer;
+use crate::session::SessionContext;
+use crate::{redis_consumer, server};
+
+/// How often the active keyset is checked for a rotation.
+const KEYSET_POLL: Duration = Duration::from_secs(5);
+
+/// Why the mint did not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The CDK mint could not be built.
+    #[error(transparent)]
+    Build(#[from] BuildError),
+    /// A listening socket could not be bound.
+    #[error("cannot listen for {what} on {addr}: {source}")]
+    Bind {
+        /// Which listener.
+        what: &'static str,
+        /// The address.
+        addr: SocketAddr,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The mint has no active keyset for its unit.
+    #[error("the mint has no active keyset for unit {0}")]
+    NoActiveKeyset(String),
+    /// The HTTP router could not be built.
+    #[error("http api: {0}")]
+    Http(String),
+}
+
+/// A started mint. Stop it with [`RunningMint::stop`].
+pub struct RunningMint {
+    /// Where the Sv2 listener listens, if enabled.
+    pub sv2_addr: Option<SocketAddr>,
+    /// Where the HTTP API listens, if enabled.
+    pub http_addr: Option<SocketAddr>,
+    /// The CDK mint.
+    pub mint: Arc<Mint>,
+    /// The quote issuer (for tests and tools in the same process).
+    pub issuer: QuoteIssuer,
+    shutdown: CancellationToken,
+    sessions: TaskTracker,
+    tasks: Vec<JoinHandle<()>>,
+    grace: Duration,
+}
+
+async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|source| StartError::Bind { what, addr, source })
+}
+
+/// Starts everything `settings` enables. Sockets are bound before this
+/// returns, so a caller can connect at once.
+pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
+    let db = open_database(&settings).await?;
+    let mint = build_mint(&settings, db.clone()).await?;
+    let issuer = QuoteIssuer::new(
+        mint.clone(),
+        db,
+        settings.unit.clone(),
+        settings.mint.mint.max_quote_amount,
+        settings.mint.mint.quote_ttl_secs,
+    );
+    let initial = active_keyset(&mint, &settings.unit)
+        .ok_or_else(|| StartError::NoActiveKeyset(settings.unit.to_string()))?;
+    tracing::info!(keyset_id = %initial.keyset_id, unit = %initial.unit, "active keyset");
+
+    let shutdown = CancellationToken::new();
+    let sessions = TaskTracker::new();
+    let mut tasks = Vec::new();
+    let keyset = watch_active_keyset(
+        mint.clone(),
+        settings.unit.clone(),
+        initial,
+        KEYSET_POLL,
+        shutdown.clone(),
+    );
+
+    let mut sv2_addr = None;
+    if settings.shared.sv2_messaging.enabled {
+        let listener = bind("Sv2", settings.sv2_listen).await?;
+        let addr = listener.local_addr().map_err(|source| StartError::Bind {
+            what: "Sv2",
+            addr: settings.sv2_listen,
+            source,
+        })?;
+        let s = &settings.shared.sv2_messaging;
+        let ctx = Arc::new(SessionContext {
+            issuer: issuer.clone(),
+            keypair: settings.keypair,
+            allowed_pools: settings.allowed_pools.clone(),
+            transport: TransportConfig {
+                handshake_timeout: s.handshake_timeout(),
+                max_payload_len: s.max_payload_len,
+                cert_validity: Duration::from_secs(settings.mint.listener.cert_validity_secs),
+            },
+            setup_timeout: s.handshake_timeout(),
+            max_in_flight: settings.mint.listener.max_in_flight_per_connection,
+            keyset: keyset.clone(),
+        });
+        tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
+        tasks.push(tokio::spawn(server::accept_loop(
+            listener,
+            ctx,
+            settings.mint.listener.max_connections,
+            shutdown.clone(),
+            sessions.clone(),
+        )));
+        sv2_addr = Some(addr);
+    }
+
+    let mut http_addr = None;
+    if let Some(addr) = settings.http_listen {
+        let listener = bind("HTTP", addr).await?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            what: "HTTP",
+            addr,
+            source,
+        })?;
+        let router =
+            cdk_axum::create_mint_router(mint.clone(), vec![MINING_SHARE_METHOD.to_owned()])
+                .await
+                .map_err(|e| StartError::Http(e.to_string()))?;
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "http api stopped");
+            }
+        }));
+        tracing::info!(addr = %local, "Cashu HTTP API ready");
+        http_addr = Some(local);
+    }
+
+    if settings.shared.redis.enabled {
+        tasks.push(tokio::spawn(redis_consumer::run(
+            settings.shared.redis.clone(),
+            issuer.clone(),
+            keyset,
+            shutdown.clone(),
+        )));
+    }
+
+    Ok(RunningMint {
+        sv2_addr,
+        http_addr,
+        mint,
+        issuer,
+        shutdown,
+        sessions,
+        tasks,
+        grace: settings.shutdown_grace(),
+    })
+}
+
+impl RunningMint {
+    /// Stops accepting, lets requests in flight finish within the grace
+    /// period, then stops everything. Returns false if the grace period ran
+    /// out with sessions still busy.
+    pub async fn stop(self) -> bool {
+        tracing::info!("shutting down");
+        self.shutdown.cancel();
+        self.sessions.close();
+        let finished = tokio::time::timeout(self.grace, self.sessions.wait())
+            .await
+            .is_ok();
+        if !finished {
+            tracing::warn!(
+                grace_ms = self.grace.as_millis() as u64,
+                "sessions still busy after the grace period"
+            );
+        }
+        for task in self.tasks {
+            match tokio::time::timeout(self.grace, task).await {
+                Ok(_) => {}
+                Err(_) => tracing::warn!("a task did not stop within the grace period"),
+            }
+        }
+        if let Err(e) = self.mint.stop().await {
+            tracing::warn!(error = %e, "cdk mint did not stop cleanly");
+        }
+        finished
+    }
+}

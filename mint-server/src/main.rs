@@ -1,0 +1,102 @@
+//! `mint-server`: the mint daemon.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mint_quote_proto::AuthorityKeypair;
+use mint_server::app;
+use mint_server::config::Settings;
+use tracing_subscriber::EnvFilter;
+
+/// A Cashu mint that turns a pool's accepted shares into paid mint quotes.
+#[derive(Parser)]
+#[command(version, about)]
+struct Cli {
+    /// The mint's own configuration file.
+    #[arg(long, default_value = "config/mint.toml")]
+    config: PathBuf,
+    /// The configuration shared with the pool.
+    #[arg(long, default_value = "config/shared/pool.toml")]
+    shared: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the mint (the default).
+    Run,
+    /// Print a fresh authority keypair in the Sv2 base58check form, for the
+    /// mint (`mint.authority_secret_key` and the shared file's
+    /// `sv2_messaging.mint_authority_pubkey`) or for a pool.
+    Keygen,
+    /// Check both configuration files and exit.
+    CheckConfig,
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let mut cli = Cli::parse();
+    match cli.command.take().unwrap_or(Command::Run) {
+        Command::Keygen => {
+            let pair = AuthorityKeypair::generate();
+            println!("public_key = \"{}\"", pair.public());
+            println!("secret_key = \"{}\"", pair.secret().to_base58check());
+            Ok(())
+        }
+        Command::CheckConfig => {
+            let settings = Settings::load(&cli.config, &cli.shared)?;
+            println!(
+                "ok: mint key {}, {} allowed pool(s), Sv2 {}, Redis {}",
+                settings.keypair.public(),
+                settings.allowed_pools.len(),
+                if settings.shared.sv2_messaging.enabled {
+                    settings.sv2_listen.to_string()
+                } else {
+                    "off".into()
+                },
+                if settings.shared.redis.enabled {
+                    settings.shared.redis.url.as_str()
+                } else {
+                    "off"
+                },
+            );
+            Ok(())
+        }
+        Command::Run => run(cli).await,
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .init();
+    let settings = Settings::load(&cli.config, &cli.shared)?;
+    let mint = app::start(settings).await.context("starting the mint")?;
+    wait_for_signal().await?;
+    if mint.stop().await {
+        tracing::info!("stopped");
+    }
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn wait_for_signal() -> anyhow::Result<()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.context("waiting for SIGINT")?,
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
+    Ok(())
+}

@@ -1,0 +1,266 @@
+//! One pool connection, from the Noise handshake to its close.
+//!
+//! Setup runs first (`mint_quote_proto::setup::respond`). Then a reader loop
+//! takes quote requests and starts each in its own task, up to a per-
+//! connection bound; beyond it the loop stops reading, so a fast pool is
+//! slowed by TCP rather than buffered in memory. Answers go to one writer
+//! task through a bounded channel and leave as soon as each is ready, in any
+//! order. Only a broken frame or a protocol violation ends the connection;
+//! a bad request gets a `MintQuoteError` and the connection goes on.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use mint_quote_proto::setup::{self, AcceptedPool};
+use mint_quote_proto::transport::{self, FrameWriter, TransportConfig};
+use mint_quote_proto::{
+    ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, Message, MintQuoteError,
+    MintQuoteRequest, MintQuoteResponse,
+};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::sync::{mpsc, watch, Semaphore};
+use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
+
+use crate::quotes::QuoteIssuer;
+
+/// What every session needs, shared by all of them.
+pub struct SessionContext {
+    /// Creates the quotes.
+    pub issuer: QuoteIssuer,
+    /// The mint's authority keypair (Noise responder, auth binding).
+    pub keypair: AuthorityKeypair,
+    /// Pools allowed to create quotes.
+    pub allowed_pools: Vec<AuthorityPublicKey>,
+    /// Handshake timeout and frame limit.
+    pub transport: TransportConfig,
+    /// Time allowed for setup after the handshake.
+    pub setup_timeout: Duration,
+    /// Quote requests of one connection worked on at once.
+    pub max_in_flight: usize,
+    /// The active keyset, announced after setup and on change.
+    pub keyset: watch::Receiver<ActiveKeyset>,
+}
+
+/// Why a session ended early. Logged; never crosses to another session.
+#[derive(Debug, thiserror::Error)]
+enum SessionEnd {
+    #[error(transparent)]
+    Transport(#[from] transport::TransportError),
+    #[error(transparent)]
+    Setup(#[from] setup::SetupError),
+    #[error("protocol violation: {0}")]
+    Violation(String),
+}
+
+/// Serves one connection until the pool leaves, the connection breaks, or
+/// `shutdown` is cancelled (then requests in flight are finished first).
+pub async fn serve<S>(
+    stream: S,
+    peer: SocketAddr,
+    ctx: Arc<SessionContext>,
+    shutdown: CancellationToken,
+) where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let span = tracing::info_span!("session", %peer, pool = tracing::field::Empty);
+    async move {
+        match run(stream, &ctx, &shutdown).await {
+            Ok(()) => tracing::info!("connection closed"),
+            Err(SessionEnd::Transport(transport::TransportError::Io(e))) => {
+                tracing::info!(error = %e, "connection lost")
+            }
+            Err(e) => tracing::warn!(reason = %e, "connection ended"),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn run<S>(
+    stream: S,
+    ctx: &Arc<SessionContext>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionEnd>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let (mut reader, mut writer) = transport::accept(stream, &ctx.keypair, &ctx.transport).await?;
+    let accepted: AcceptedPool = setup::respond(
+        &mut reader,
+        &mut writer,
+        &ctx.keypair.public(),
+        |key| ctx.allowed_pools.contains(key),
+        ctx.setup_timeout,
+    )
+    .await?;
+    tracing::Span::current().record("pool", tracing::field::display(&accepted.pool_key));
+    tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
+
+    // Room for every answer in flight plus keyset announcements: a task
+    // holding a permit never waits long for the channel.
+    let (answers, outbox) = mpsc::channel::<Message>(ctx.max_in_flight + 4);
+    let writer_task =
+        tokio::spawn(write_loop(writer, outbox, ctx.keyset.clone()).in_current_span());
+
+    let in_flight = Arc::new(Semaphore::new(ctx.max_in_flight));
+    let result = read_loop(&mut reader, ctx, &answers, &in_flight, shutdown).await;
+
+    // Finish what was started: every accepted request gets its answer.
+    let all = u32::try_from(ctx.max_in_flight).unwrap_or(u32::MAX);
+    let _ = in_flight.acquire_many(all).await;
+    drop(answers);
+    match writer_task.await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::info!(error = %e, "could not deliver every answer"),
+        Err(e) => tracing::error!(error = %e, "writer task failed"),
+    }
+    result
+}
+
+async fn read_loop<R: AsyncRead + Unpin>(
+    reader: &mut transport::FrameReader<R>,
+    ctx: &Arc<SessionContext>,
+    answers: &mpsc::Sender<Message>,
+    in_flight: &Arc<Semaphore>,
+    shutdown: &CancellationToken,
+) -> Result<(), SessionEnd> {
+    loop {
+        // Wait for room before reading: the backpressure point.
+        let permit = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            permit = in_flight.clone().acquire_owned() => match permit {
+                Ok(p) => p,
+                Err(_) => return Ok(()),
+            },
+        };
+        let frame = tokio::select! {
+            _ = shutdown.cancelled() => return Ok(()),
+            frame = reader.read_frame() => match frame? {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        let request = match Message::from_frame(&frame) {
+            Ok(Message::MintQuoteRequest(request)) => request,
+            Ok(other) => {
+                return Err(SessionEnd::Violation(format!(
+                    "{} after setup; only MintQuoteRequest is expected",
+                    other.name()
+                )))
+            }
+            Err(
+                e @ (DecodeError::UnknownExtension(_) | DecodeError::UnknownMessageType { .. }),
+            ) => {
+                tracing::warn!(reason = %e, "ignoring a frame this mint does not know");
+                continue;
+            }
+            Err(DecodeError::ChannelBitSet { message }) => {
+                return Err(SessionEnd::Violation(format!(
+                    "{message} with the channel_msg bit set"
+                )))
+            }
+            Err(e) if is_request_error(&e) => {
+                let request_id = e.request_id().unwrap_or(0);
+                tracing::warn!(request_id, code = %e.error_code(), reason = %e, "refused a malformed request");
+                let answer = MintQuoteError::new(request_id, e.error_code(), e.to_string());
+                if answers.send(Message::MintQuoteError(answer)).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Err(e) => return Err(SessionEnd::Violation(e.to_string())),
+        };
+        let issuer = ctx.issuer.clone();
+        let answers = answers.clone();
+        tokio::spawn(
+            async move {
+                let answer = answer_request(&issuer, request).await;
+                // The writer only goes away when the connection is gone;
+                // the pool will resend on its next connection.
+                let _ = answers.send(answer).await;
+                drop(permit);
+            }
+            .in_current_span(),
+        );
+    }
+}
+
+/// Whether a decode error is about a quote request, and so is answered
+/// rather than ending the connection.
+fn is_request_error(e: &DecodeError) -> bool {
+    matches!(
+        e,
+        DecodeError::Malformed {
+            message: "MintQuoteRequest",
+            ..
+        } | DecodeError::InvalidField {
+            message: "MintQuoteRequest",
+            ..
+        }
+    )
+}
+
+async fn answer_request(issuer: &QuoteIssuer, request: MintQuoteRequest) -> Message {
+    let request_id = request.request_id;
+    match issuer.create(&request).await {
+        Ok(quote) => {
+            tracing::info!(
+                request_id,
+                quote_id = %quote.quote_id,
+                header_hash = %quote.header_hash,
+                amount = quote.amount,
+                repeated = quote.repeated,
+                "quote created"
+            );
+            Message::MintQuoteResponse(MintQuoteResponse {
+                request_id,
+                quote_id: quote.quote_id,
+                amount: quote.amount,
+                unit: quote.unit,
+                expires_at: quote.expires_at,
+                state: quote.state,
+                header_hash: quote.header_hash,
+            })
+        }
+        Err(e) => {
+            tracing::warn!(request_id, header_hash = %request.header_hash, code = %e.code(), reason = %e, "quote refused");
+            Message::MintQuoteError(MintQuoteError::new(request_id, e.code(), e.to_string()))
+        }
+    }
+}
+
+/// Sends answers as they come and the active keyset when it changes;
+/// flushes whenever nothing more is waiting, so answers are batched under
+/// load and sent at once when idle.
+async fn write_loop<W: AsyncWrite + Unpin>(
+    mut writer: FrameWriter<W>,
+    mut outbox: mpsc::Receiver<Message>,
+    mut keyset: watch::Receiver<ActiveKeyset>,
+) -> Result<(), transport::TransportError> {
+    let first = keyset.borrow_and_update().clone();
+    writer.send_message(&Message::ActiveKeyset(first)).await?;
+    let mut keyset_open = true;
+    loop {
+        let message = tokio::select! {
+            message = outbox.recv() => match message {
+                Some(m) => m,
+                None => break,
+            },
+            changed = keyset.changed(), if keyset_open => {
+                if changed.is_err() {
+                    keyset_open = false;
+                    continue;
+                }
+                Message::ActiveKeyset(keyset.borrow_and_update().clone())
+            }
+        };
+        writer.write_frame(message.to_frame()?).await?;
+        if outbox.is_empty() {
+            writer.flush().await?;
+        }
+    }
+    writer.flush().await?;
+    writer.shutdown().await
+}
