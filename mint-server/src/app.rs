@@ -78,8 +78,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         mint.clone(),
         db,
         settings.unit.clone(),
-        settings.mint.mint.max_quote_amount,
-        settings.mint.mint.quote_ttl_secs,
+        settings.issuer_limits(),
     );
     let initial = active_keyset(&mint, &settings.unit)
         .ok_or_else(|| StartError::NoActiveKeyset(settings.unit.to_string()))?;

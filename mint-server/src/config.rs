@@ -59,6 +59,10 @@ pub struct MintSection {
     /// How long a quote stays valid, in seconds.
     #[serde(default = "default_quote_ttl_secs")]
     pub quote_ttl_secs: u64,
+    /// Quotes waiting to be written, at most; beyond it requests are
+    /// answered `mint-busy`.
+    #[serde(default = "default_max_pending_quotes")]
+    pub max_pending_quotes: usize,
     /// Fee per thousand inputs of the unit's keyset (NUT-02).
     #[serde(default)]
     pub input_fee_ppk: u64,
@@ -78,6 +82,9 @@ fn default_max_quote_amount() -> u64 {
 }
 fn default_quote_ttl_secs() -> u64 {
     30 * 24 * 3600
+}
+fn default_max_pending_quotes() -> usize {
+    4096
 }
 fn default_name() -> String {
     "mining-share mint".into()
@@ -216,6 +223,13 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if mint.mint.max_pending_quotes == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.max_pending_quotes",
+                "must be at least 1",
+            ));
+        }
         if mint.mint.quote_ttl_secs == 0 {
             return Err(ConfigError::invalid(
                 mint_path,
@@ -264,6 +278,15 @@ impl Settings {
             sv2_listen,
             http_listen,
         })
+    }
+
+    /// The quote issuer's limits.
+    pub fn issuer_limits(&self) -> crate::quotes::IssuerLimits {
+        crate::quotes::IssuerLimits {
+            max_amount: self.mint.mint.max_quote_amount,
+            ttl_secs: self.mint.mint.quote_ttl_secs,
+            max_pending: self.mint.mint.max_pending_quotes,
+        }
     }
 
     /// Grace period for requests in flight at shutdown.

@@ -19,7 +19,7 @@ use cdk::nuts::{CurrencyUnit, MintQuoteState, PublicKey};
 use cdk::Mint;
 use mint_quote_proto::{ErrorCode, HeaderHash, MintQuoteRequest, QuoteState, Unit};
 use serde_json::json;
-use tokio::sync::Mutex;
+use tokio::sync::{Mutex, Semaphore};
 
 use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
 
@@ -74,6 +74,9 @@ pub enum QuoteError {
         /// Which fields differ.
         differs: String,
     },
+    /// Too many quotes are waiting to be written.
+    #[error("the mint has {0} quotes waiting to be written; retry shortly")]
+    Busy(usize),
     /// The database or CDK failed.
     #[error("internal error: {0}")]
     Internal(String),
@@ -87,6 +90,7 @@ impl QuoteError {
             QuoteError::AmountTooLarge { .. } => ErrorCode::InvalidAmount,
             QuoteError::UnknownKeyset(_) => ErrorCode::UnknownKeyset,
             QuoteError::DuplicateMismatch { .. } => ErrorCode::DuplicateShareMismatch,
+            QuoteError::Busy(_) => ErrorCode::MintBusy,
             QuoteError::Internal(_) => ErrorCode::InternalError,
         }
     }
@@ -103,6 +107,18 @@ fn unix_now() -> u64 {
         .unwrap_or(0)
 }
 
+/// Limits of a [`QuoteIssuer`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct IssuerLimits {
+    /// Largest amount of one quote.
+    pub max_amount: u64,
+    /// Seconds a quote stays valid.
+    pub ttl_secs: u64,
+    /// Quotes waiting to be written, at most, before requests are refused
+    /// as busy.
+    pub max_pending: usize,
+}
+
 /// Creates paid quotes for shares. Cheap to clone; all clones share one
 /// write lock.
 #[derive(Clone)]
@@ -117,19 +133,25 @@ pub struct QuoteIssuer {
     /// writers at once on few tokio workers end in "database is locked".
     /// Quote-creating transactions therefore run one at a time.
     write_lock: Arc<Mutex<()>>,
+    /// Bounds the quotes waiting for the write lock across all connections
+    /// and the Redis path; beyond it requests are refused as busy.
+    pending: Arc<Semaphore>,
+    max_pending: usize,
 }
 
 impl QuoteIssuer {
-    /// An issuer of `unit` quotes of at most `max_amount`, valid `ttl_secs`.
-    pub fn new(mint: Arc<Mint>, db: Database, unit: Unit, max_amount: u64, ttl_secs: u64) -> Self {
+    /// An issuer of `unit` quotes under `limits`.
+    pub fn new(mint: Arc<Mint>, db: Database, unit: Unit, limits: IssuerLimits) -> Self {
         QuoteIssuer {
             cdk_unit: cdk_unit(&unit),
             mint,
             db,
             unit,
-            max_amount,
-            ttl_secs,
+            max_amount: limits.max_amount,
+            ttl_secs: limits.ttl_secs,
             write_lock: Arc::new(Mutex::new(())),
+            pending: Arc::new(Semaphore::new(limits.max_pending)),
+            max_pending: limits.max_pending,
         }
     }
 
@@ -167,6 +189,10 @@ impl QuoteIssuer {
     /// made for it before if the content is the same.
     pub async fn create(&self, request: &MintQuoteRequest) -> Result<IssuedQuote, QuoteError> {
         self.check(request)?;
+        let _pending = self
+            .pending
+            .try_acquire()
+            .map_err(|_| QuoteError::Busy(self.max_pending))?;
         let share = request.header_hash.to_hex();
         let lookup = PaymentIdentifier::CustomId(share.clone());
         let pubkey = PublicKey::from_slice(&request.locking_key.serialize()).map_err(internal)?;

@@ -31,8 +31,8 @@ const POP_TIMEOUT: Duration = Duration::from_secs(1);
 /// Reconnect delays double from the first to the last.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// Attempts at an entry whose quote fails inside the mint before it is
-/// dead-lettered.
+/// Attempts at an entry whose quote fails inside the mint, or finds the
+/// mint busy, before it is dead-lettered.
 const INTERNAL_ATTEMPTS: u32 = 3;
 
 /// The list entries wait on while their quote is being made.
@@ -174,8 +174,10 @@ async fn handle_entry(issuer: &QuoteIssuer, entry: &str) -> Option<(String, &'st
                 );
                 return None;
             }
-            Err(QuoteError::Internal(e)) if attempt < INTERNAL_ATTEMPTS => {
-                tracing::warn!(error = %e, attempt, header_hash = %request.header_hash, "quote failed inside the mint; retrying");
+            Err(e @ (QuoteError::Internal(_) | QuoteError::Busy(_)))
+                if attempt < INTERNAL_ATTEMPTS =>
+            {
+                tracing::warn!(error = %e, attempt, header_hash = %request.header_hash, "quote not made now; retrying");
                 tokio::time::sleep(BACKOFF_FIRST * attempt).await;
             }
             Err(e) => {

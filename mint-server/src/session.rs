@@ -15,8 +15,8 @@ use std::time::Duration;
 use mint_quote_proto::setup::{self, AcceptedPool};
 use mint_quote_proto::transport::{self, FrameWriter, TransportConfig};
 use mint_quote_proto::{
-    ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, Message, MintQuoteError,
-    MintQuoteRequest, MintQuoteResponse,
+    ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, ErrorCode, Message,
+    MintQuoteError, MintQuoteRequest, MintQuoteResponse,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -105,11 +105,13 @@ where
         tokio::spawn(write_loop(writer, outbox, ctx.keyset.clone()).in_current_span());
 
     let in_flight = Arc::new(Semaphore::new(ctx.max_in_flight));
-    let result = read_loop(&mut reader, ctx, &answers, &in_flight, shutdown).await;
+    let mut result = read_loop(&mut reader, ctx, &answers, &in_flight, shutdown).await;
+    if result.is_ok() && shutdown.is_cancelled() {
+        result = drain(&mut reader, ctx, &answers, &in_flight).await;
+    }
 
     // Finish what was started: every accepted request gets its answer.
-    let all = u32::try_from(ctx.max_in_flight).unwrap_or(u32::MAX);
-    let _ = in_flight.acquire_many(all).await;
+    let _ = in_flight.acquire_many(all_permits(ctx)).await;
     drop(answers);
     match writer_task.await {
         Ok(Ok(())) => {}
@@ -184,6 +186,40 @@ async fn read_loop<R: AsyncRead + Unpin>(
             }
             .in_current_span(),
         );
+    }
+}
+
+fn all_permits(ctx: &SessionContext) -> u32 {
+    u32::try_from(ctx.max_in_flight).unwrap_or(u32::MAX)
+}
+
+/// During shutdown: keeps reading while requests in flight finish, and
+/// answers every new request `shutting-down` so the pool knows at once to
+/// try again later rather than waiting for its deadline.
+async fn drain<R: AsyncRead + Unpin>(
+    reader: &mut transport::FrameReader<R>,
+    ctx: &Arc<SessionContext>,
+    answers: &mpsc::Sender<Message>,
+    in_flight: &Arc<Semaphore>,
+) -> Result<(), SessionEnd> {
+    loop {
+        let frame = tokio::select! {
+            _ = in_flight.acquire_many(all_permits(ctx)) => return Ok(()),
+            frame = reader.read_frame() => match frame? {
+                Some(frame) => frame,
+                None => return Ok(()),
+            },
+        };
+        if let Ok(Message::MintQuoteRequest(request)) = Message::from_frame(&frame) {
+            let answer = MintQuoteError::new(
+                request.request_id,
+                ErrorCode::ShuttingDown,
+                "the mint is shutting down; send this request again after reconnecting",
+            );
+            if answers.send(Message::MintQuoteError(answer)).await.is_err() {
+                return Ok(());
+            }
+        }
     }
 }
 

@@ -1,0 +1,508 @@
+//! The Sv2 listener over real TCP and Noise against a real CDK mint on a
+//! SQLite file: the connection sequence, pipelining, idempotency, every
+//! error code, authorisation, hostile input, graceful stop.
+
+mod common;
+
+use std::collections::HashMap;
+
+use common::Conn;
+use mint_quote_proto::constants::{mint_quote, EXTENSION_TYPE_MINT_QUOTE};
+use mint_quote_proto::setup::{self, InitiatorSetup, SetupError};
+use mint_quote_proto::{
+    AuthorityKeypair, ErrorCode, Frame, KeysetId, Message, MintQuoteRequest, QuoteState, Unit,
+};
+use tokio::io::AsyncWriteExt;
+use tokio::net::TcpStream;
+
+fn quote_request(request_id: u32, keyset: &KeysetId) -> MintQuoteRequest {
+    common::request(request_id, 1 + u64::from(request_id % 1000), keyset)
+}
+
+/// The payload of `request` with `patch` applied, sent as a raw frame.
+async fn send_patched(
+    conn: &mut Conn,
+    request: &MintQuoteRequest,
+    patch: impl FnOnce(&mut Vec<u8>),
+) {
+    let frame = Message::MintQuoteRequest(request.clone())
+        .to_frame()
+        .unwrap();
+    let mut payload = frame.payload().to_vec();
+    patch(&mut payload);
+    let frame = Frame::new(
+        EXTENSION_TYPE_MINT_QUOTE,
+        false,
+        mint_quote::MINT_QUOTE_REQUEST,
+        &payload,
+    )
+    .unwrap();
+    conn.writer.write_frame(frame).await.unwrap();
+    conn.writer.flush().await.unwrap();
+}
+
+async fn expect_error(conn: &mut Conn, request_id: u32, code: ErrorCode) -> String {
+    match conn.next().await {
+        Message::MintQuoteError(e) => {
+            assert_eq!(
+                (e.request_id, e.error_code),
+                (request_id, code),
+                "{}",
+                e.error_message
+            );
+            e.error_message
+        }
+        other => panic!("expected MintQuoteError {code} for {request_id}, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn setup_then_a_quote_then_the_same_quote_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(dir.path(), &[]).await;
+    let (mut conn, keyset) = Conn::ready(&mint).await;
+    assert_eq!(keyset.unit, Unit::hash());
+    let active = mint.mint.get_active_keysets()[&mint_server::cashu_mint::cdk_unit(&Unit::hash())];
+    assert_eq!(keyset.keyset_id.as_bytes(), &active.to_bytes()[..]);
+
+    let request = quote_request(1, &keyset.keyset_id);
+    conn.send(&Message::MintQuoteRequest(request.clone())).await;
+    let first = match conn.next().await {
+        Message::MintQuoteResponse(r) => r,
+        other => panic!("expected a response, got {other:?}"),
+    };
+    assert_eq!(first.request_id, 1);
+    assert_eq!(first.state, QuoteState::Paid);
+    assert_eq!(first.header_hash, request.header_hash);
+    assert_eq!(first.amount, request.amount);
+
+    let mut repeat = request.clone();
+    repeat.request_id = 2;
+    conn.send(&Message::MintQuoteRequest(repeat)).await;
+    match conn.next().await {
+        Message::MintQuoteResponse(r) => {
+            assert_eq!(r.request_id, 2);
+            assert_eq!(
+                r.quote_id, first.quote_id,
+                "a repeat must get the same quote"
+            );
+        }
+        other => panic!("expected a response, got {other:?}"),
+    }
+    let quotes = mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap();
+    assert_eq!(quotes.len(), 1);
+    assert_eq!(quotes[0].id.to_string(), first.quote_id);
+    assert!(mint.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(dir.path(), &[]).await;
+    let (conn, keyset) = Conn::ready(&mint).await;
+
+    let requests: HashMap<u32, MintQuoteRequest> = (0..1000)
+        .map(|id| (id, quote_request(id, &keyset.keyset_id)))
+        .collect();
+    let (mut reader, mut writer) = (conn.reader, conn.writer);
+    let to_send: Vec<MintQuoteRequest> = requests.values().cloned().collect();
+    // Write everything without waiting for answers, on its own task, while
+    // this task reads: the mint answers while requests are still arriving.
+    let sender = tokio::spawn(async move {
+        for request in to_send {
+            writer
+                .write_frame(Message::MintQuoteRequest(request).to_frame().unwrap())
+                .await
+                .unwrap();
+        }
+        writer.flush().await.unwrap();
+        writer
+    });
+    let mut quote_ids = std::collections::HashSet::new();
+    let mut out_of_order = false;
+    let mut last = None;
+    for _ in 0..1000 {
+        let message = tokio::time::timeout(common::TIMEOUT, setup::next_message(&mut reader))
+            .await
+            .unwrap()
+            .unwrap();
+        let Message::MintQuoteResponse(response) = message else {
+            panic!("expected a response, got {message:?}");
+        };
+        let request = &requests[&response.request_id];
+        assert_eq!(
+            response.header_hash, request.header_hash,
+            "answer matched to its own request"
+        );
+        assert_eq!(response.amount, request.amount);
+        assert_eq!(response.state, QuoteState::Paid);
+        assert!(
+            quote_ids.insert(response.quote_id),
+            "quote ids are distinct"
+        );
+        if last.is_some_and(|l| l > response.request_id) {
+            out_of_order = true;
+        }
+        last = Some(response.request_id);
+    }
+    let _writer = sender.await.unwrap();
+    let stored = mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1000);
+    assert!(stored
+        .iter()
+        .all(|q| q.amount_paid() == q.amount.clone().unwrap()));
+    // Requests were sent in HashMap order, not id order: answers came back
+    // as they were made, which is what pipelining means here.
+    assert!(out_of_order);
+    assert!(mint.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(
+        dir.path(),
+        &[(
+            "max_quote_amount = 1099511627776",
+            "max_quote_amount = 1000",
+        )],
+    )
+    .await;
+    let (mut conn, keyset) = Conn::ready(&mint).await;
+    let ks = &keyset.keyset_id;
+
+    // Truncated payload: malformed, but the request id is still read.
+    send_patched(&mut conn, &quote_request(10, ks), |p| p.truncate(20)).await;
+    expect_error(&mut conn, 10, ErrorCode::MalformedRequest).await;
+
+    let mut sat = quote_request(11, ks);
+    sat.unit = Unit::new("sat").unwrap();
+    conn.send(&Message::MintQuoteRequest(sat)).await;
+    expect_error(&mut conn, 11, ErrorCode::UnknownUnit).await;
+
+    send_patched(&mut conn, &quote_request(12, ks), |p| p[4..12].fill(0)).await;
+    expect_error(&mut conn, 12, ErrorCode::InvalidAmount).await;
+    let mut big = quote_request(13, ks);
+    big.amount = 1001;
+    conn.send(&Message::MintQuoteRequest(big)).await;
+    let why = expect_error(&mut conn, 13, ErrorCode::InvalidAmount).await;
+    assert!(why.contains("1000"), "{why}");
+
+    // Locking key: a 0x07 prefix is no compressed point.
+    send_patched(&mut conn, &quote_request(14, ks), |p| {
+        p[4 + 8 + 5 + 32 + 1 + 1] = 0x07
+    })
+    .await;
+    expect_error(&mut conn, 14, ErrorCode::InvalidLockingKey).await;
+
+    conn.send(&Message::MintQuoteRequest(quote_request(
+        15,
+        &"00ffffffffffffff".parse().unwrap(),
+    )))
+    .await;
+    expect_error(&mut conn, 15, ErrorCode::UnknownKeyset).await;
+
+    send_patched(&mut conn, &quote_request(16, ks), |p| p[17..49].fill(0)).await;
+    expect_error(&mut conn, 16, ErrorCode::InvalidHeaderHash).await;
+
+    let original = quote_request(17, ks);
+    conn.send(&Message::MintQuoteRequest(original.clone()))
+        .await;
+    assert!(matches!(conn.next().await, Message::MintQuoteResponse(_)));
+    let mut changed = original.clone();
+    changed.request_id = 18;
+    changed.amount += 1;
+    conn.send(&Message::MintQuoteRequest(changed)).await;
+    expect_error(&mut conn, 18, ErrorCode::DuplicateShareMismatch).await;
+
+    // A frame of an unknown extension and one of an unknown message type
+    // are ignored; the connection goes on.
+    conn.writer
+        .write_frame(Frame::new(0x4000, false, 0x01, &[1, 2, 3]).unwrap())
+        .await
+        .unwrap();
+    conn.writer
+        .write_frame(Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xf0, &[]).unwrap())
+        .await
+        .unwrap();
+    conn.send(&Message::MintQuoteRequest(quote_request(19, ks)))
+        .await;
+    match conn.next().await {
+        Message::MintQuoteResponse(r) => assert_eq!(r.request_id, 19),
+        other => panic!("expected a response, got {other:?}"),
+    }
+    assert!(mint.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mint_at_its_pending_limit_answers_busy() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(
+        dir.path(),
+        &[("max_pending_quotes = 4096", "max_pending_quotes = 1")],
+    )
+    .await;
+    let (mut conn, keyset) = Conn::ready(&mint).await;
+    for id in 0..200 {
+        conn.writer
+            .write_frame(
+                Message::MintQuoteRequest(quote_request(id, &keyset.keyset_id))
+                    .to_frame()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    conn.writer.flush().await.unwrap();
+    let (mut made, mut busy) = (0, 0);
+    for _ in 0..200 {
+        match conn.next().await {
+            Message::MintQuoteResponse(_) => made += 1,
+            Message::MintQuoteError(e) if e.error_code == ErrorCode::MintBusy => busy += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(made >= 1 && busy >= 1, "made {made}, busy {busy}");
+    let stored = mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), made, "a busy answer made no quote");
+    assert!(mint.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_broken_database_is_an_internal_error_not_a_crash() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(dir.path(), &[]).await;
+    let (mut conn, keyset) = Conn::ready(&mint).await;
+    // Break the database under the running mint: drop its quote table.
+    let db = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
+    db.execute_batch("DROP TABLE mint_quote").unwrap();
+    conn.send(&Message::MintQuoteRequest(quote_request(
+        1,
+        &keyset.keyset_id,
+    )))
+    .await;
+    expect_error(&mut conn, 1, ErrorCode::InternalError).await;
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_off_the_allow_list_cannot_create_quotes() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(dir.path(), &[]).await;
+    let stranger = AuthorityKeypair::generate();
+    let mut conn = Conn::noise(&mint).await;
+    let setup = InitiatorSetup {
+        mint_key: common::settings_key(),
+        pool_keypair: stranger,
+        endpoint_host: "127.0.0.1".into(),
+        endpoint_port: 0,
+        device_id: "stranger".into(),
+    };
+    let err = setup::initiate(&mut conn.reader, &mut conn.writer, &setup, common::TIMEOUT)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            SetupError::AuthRefused {
+                code: ErrorCode::NotAuthorised,
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(conn.is_closed().await);
+    assert!(mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(mint.stop().await);
+}
+
+/// Runs `attack` on its own connection while a healthy pool keeps making
+/// quotes, and checks the healthy one is unaffected.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(
+        dir.path(),
+        &[(
+            "handshake_timeout_ms = 10000",
+            "handshake_timeout_ms = 1000",
+        )],
+    )
+    .await;
+    let (mut healthy, keyset) = Conn::ready(&mint).await;
+    let addr = common::sv2(&mint);
+    let ks = keyset.keyset_id.clone();
+
+    // Random bytes instead of a handshake.
+    let mut garbage = TcpStream::connect(addr).await.unwrap();
+    garbage.write_all(&[0xde; 300]).await.unwrap();
+    check_healthy(&mut healthy, &ks).await;
+
+    // A handshake cut short, then silence.
+    let mut cut = TcpStream::connect(addr).await.unwrap();
+    cut.write_all(&[0x01; 10]).await.unwrap();
+    // A silent connection.
+    let silent = TcpStream::connect(addr).await.unwrap();
+    check_healthy(&mut healthy, &ks).await;
+
+    // A quote request before setup: answered not-authorised, then closed.
+    let mut early = Conn::noise(&mint).await;
+    early
+        .send(&Message::MintQuoteRequest(quote_request(
+            500,
+            &keyset.keyset_id,
+        )))
+        .await;
+    expect_error(&mut early, 500, ErrorCode::NotAuthorised).await;
+    assert!(early.is_closed().await);
+
+    // A malformed setup message: the connection is closed.
+    let mut malformed = Conn::noise(&mint).await;
+    malformed
+        .writer
+        .write_frame(Frame::new(0, false, 0, &[3, 1]).unwrap())
+        .await
+        .unwrap();
+    malformed.writer.flush().await.unwrap();
+    assert!(malformed.is_closed().await);
+
+    // A second SetupConnection after setup is a protocol violation.
+    let (mut again, _) = Conn::ready(&mint).await;
+    again.send(&mint_quote_proto_samples_setup()).await;
+    assert!(again.is_closed().await);
+
+    // A frame declaring a 16 MiB payload: closed before the payload is read.
+    let (mut huge, _) = Conn::ready(&mint).await;
+    let frame = Frame::new(
+        EXTENSION_TYPE_MINT_QUOTE,
+        false,
+        0x80,
+        &vec![0u8; (1 << 24) - 1],
+    )
+    .unwrap();
+    let _ = huge.writer.write_frame(frame).await;
+    let _ = huge.writer.flush().await;
+    assert!(huge.is_closed().await);
+    check_healthy(&mut healthy, &ks).await;
+
+    // The garbage and the cut-short handshakes have been dropped by now
+    // (handshake timeout 1 s); the healthy pool is still served.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    for mut stream in [garbage, cut, silent] {
+        use tokio::io::AsyncReadExt;
+        // Whatever the mint sent (a handshake reply to random bytes), it
+        // must end with the connection closed.
+        let mut sink = Vec::new();
+        let read = tokio::time::timeout(common::TIMEOUT, stream.read_to_end(&mut sink)).await;
+        assert!(read.is_ok(), "the mint must have closed it");
+    }
+    check_healthy(&mut healthy, &ks).await;
+    assert!(mint.stop().await);
+}
+
+/// One request on the healthy connection must still get its quote.
+async fn check_healthy(conn: &mut Conn, keyset: &KeysetId) {
+    let request = common::request(1, 1, keyset);
+    conn.send(&Message::MintQuoteRequest(request)).await;
+    assert!(matches!(conn.next().await, Message::MintQuoteResponse(_)));
+}
+
+fn mint_quote_proto_samples_setup() -> Message {
+    Message::SetupConnection(mint_quote_proto::SetupConnection {
+        protocol: 3,
+        min_version: 2,
+        max_version: 2,
+        flags: 0,
+        endpoint_host: String::new(),
+        endpoint_port: 0,
+        vendor: String::new(),
+        hardware_version: String::new(),
+        firmware: String::new(),
+        device_id: String::new(),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_graceful_stop_answers_every_request_it_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = common::start_mint(dir.path(), &[]).await;
+    let (mut conn, keyset) = Conn::ready(&mint).await;
+    let count = 1000;
+    for id in 0..count {
+        conn.writer
+            .write_frame(
+                Message::MintQuoteRequest(quote_request(id, &keyset.keyset_id))
+                    .to_frame()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    conn.writer.flush().await.unwrap();
+    let mint_db = mint.issuer.mint().localstore();
+    let stopping = tokio::spawn(mint.stop());
+
+    let (mut made, mut refused) = (Vec::new(), 0);
+    loop {
+        match tokio::time::timeout(common::TIMEOUT, conn.reader.read_frame())
+            .await
+            .unwrap()
+        {
+            Ok(Some(frame)) => match Message::from_frame(&frame).unwrap() {
+                Message::MintQuoteResponse(r) => made.push(r.quote_id),
+                Message::MintQuoteError(e) => {
+                    assert_eq!(e.error_code, ErrorCode::ShuttingDown, "{}", e.error_message);
+                    refused += 1;
+                }
+                other => panic!("unexpected {other:?}"),
+            },
+            Ok(None) | Err(_) => break,
+        }
+    }
+    assert!(stopping.await.unwrap(), "stopped within the grace period");
+    assert_eq!(
+        made.len() + refused,
+        count as usize,
+        "every request was answered"
+    );
+    assert!(
+        refused >= 1,
+        "requests read during shutdown are refused, not dropped"
+    );
+    let stored: std::collections::HashSet<String> = mint_db
+        .get_mint_quotes()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|q| q.id.to_string())
+        .collect();
+    assert!(
+        made.iter().all(|id| stored.contains(id)),
+        "every acknowledged quote is stored"
+    );
+}
