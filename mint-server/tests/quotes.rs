@@ -19,8 +19,7 @@ async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
         mint,
         db.clone(),
         settings.unit.clone(),
-        settings.mint.mint.max_quote_amount,
-        60,
+        settings.issuer_limits(),
     );
     (issuer, db, keyset)
 }
