@@ -468,20 +468,18 @@ async fn a_graceful_stop_answers_every_request_it_read() {
     let stopping = tokio::spawn(mint.stop());
 
     let (mut made, mut refused) = (Vec::new(), 0);
-    loop {
-        match tokio::time::timeout(common::TIMEOUT, conn.reader.read_frame())
-            .await
-            .unwrap()
-        {
-            Ok(Some(frame)) => match Message::from_frame(&frame).unwrap() {
-                Message::MintQuoteResponse(r) => made.push(r.quote_id),
-                Message::MintQuoteError(e) => {
-                    assert_eq!(e.error_code, ErrorCode::ShuttingDown, "{}", e.error_message);
-                    refused += 1;
-                }
-                other => panic!("unexpected {other:?}"),
-            },
-            Ok(None) | Err(_) => break,
+    // Read until the mint closes the connection.
+    while let Ok(Some(frame)) = tokio::time::timeout(common::TIMEOUT, conn.reader.read_frame())
+        .await
+        .unwrap()
+    {
+        match Message::from_frame(&frame).unwrap() {
+            Message::MintQuoteResponse(r) => made.push(r.quote_id),
+            Message::MintQuoteError(e) => {
+                assert_eq!(e.error_code, ErrorCode::ShuttingDown, "{}", e.error_message);
+                refused += 1;
+            }
+            other => panic!("unexpected {other:?}"),
         }
     }
     assert!(stopping.await.unwrap(), "stopped within the grace period");
