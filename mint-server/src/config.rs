@@ -280,6 +280,27 @@ impl Settings {
         })
     }
 
+    /// The example configuration of `config/`, built in, with the data
+    /// directory moved to `data_dir` and every listener on a free port: a
+    /// mint for tests, benchmarks and demos that needs no files. Fields can
+    /// be changed before starting; everything but the listen addresses is
+    /// read from `mint` and `shared` at start.
+    pub fn example(data_dir: &Path) -> Self {
+        const MINT: &str = include_str!("../../config/mint.toml");
+        const SHARED: &str = include_str!("../../config/shared/pool.toml");
+        // The example files are tested to parse (see the tests below).
+        let mut settings = match Settings::parse(MINT, SHARED) {
+            Ok(settings) => settings,
+            Err(e) => unreachable!("the built-in example configuration is valid: {e}"),
+        };
+        settings.mint.mint.data_dir = data_dir.to_path_buf();
+        settings.sv2_listen.set_port(0);
+        if let Some(http) = settings.http_listen.as_mut() {
+            http.set_port(0);
+        }
+        settings
+    }
+
     /// The quote issuer's limits.
     pub fn issuer_limits(&self) -> crate::quotes::IssuerLimits {
         crate::quotes::IssuerLimits {
@@ -317,6 +338,14 @@ mod tests {
         assert_eq!(settings.unit, Unit::hash());
         assert_eq!(settings.allowed_pools.len(), 1);
         assert!(settings.http_listen.is_some());
+    }
+
+    #[test]
+    fn the_built_in_example_moves_data_and_ports() {
+        let settings = Settings::example(Path::new("/tmp/x"));
+        assert_eq!(settings.mint.mint.data_dir, Path::new("/tmp/x"));
+        assert_eq!(settings.sv2_listen.port(), 0);
+        assert_eq!(settings.http_listen.map(|a| a.port()), Some(0));
     }
 
     #[test]

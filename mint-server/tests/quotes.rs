@@ -10,7 +10,7 @@ use mint_server::cashu_mint::{build_mint, cdk_unit, open_database, Database};
 use mint_server::quotes::{QuoteError, QuoteIssuer};
 
 async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
-    let settings = common::settings(dir, &[]);
+    let settings = common::settings(dir, |_| {});
     let db = open_database(&settings).await.unwrap();
     let mint = build_mint(&settings, db.clone()).await.unwrap();
     let keyset = mint.get_active_keysets()[&cdk_unit(&settings.unit)];
@@ -127,7 +127,7 @@ async fn a_restart_with_another_seed_is_refused() {
     let seed = dir.path().join("seed.hex");
     std::fs::remove_file(&seed).unwrap();
     std::fs::write(&seed, "ab".repeat(64)).unwrap();
-    let settings = common::settings(dir.path(), &[]);
+    let settings = common::settings(dir.path(), |_| {});
     let db = open_database(&settings).await.unwrap();
     let Err(err) = build_mint(&settings, db).await else {
         panic!("a mint with another seed must not start");

@@ -59,7 +59,7 @@ async fn expect_error(conn: &mut Conn, request_id: u32, code: ErrorCode) -> Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_then_a_quote_then_the_same_quote_again() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), &[]).await;
+    let mint = common::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     assert_eq!(keyset.unit, Unit::hash());
     let active = mint.mint.get_active_keysets()[&mint_server::cashu_mint::cdk_unit(&Unit::hash())];
@@ -104,7 +104,7 @@ async fn setup_then_a_quote_then_the_same_quote_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), &[]).await;
+    let mint = common::start_mint(dir.path(), |_| {}).await;
     let (conn, keyset) = Conn::ready(&mint).await;
 
     let requests: HashMap<u32, MintQuoteRequest> = (0..1000)
@@ -172,14 +172,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(
-        dir.path(),
-        &[(
-            "max_quote_amount = 1099511627776",
-            "max_quote_amount = 1000",
-        )],
-    )
-    .await;
+    let mint = common::start_mint(dir.path(), |s| s.mint.mint.max_quote_amount = 1000).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     let ks = &keyset.keyset_id;
 
@@ -249,11 +242,7 @@ async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mint_at_its_pending_limit_answers_busy() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(
-        dir.path(),
-        &[("max_pending_quotes = 4096", "max_pending_quotes = 1")],
-    )
-    .await;
+    let mint = common::start_mint(dir.path(), |s| s.mint.mint.max_pending_quotes = 1).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     for id in 0..200 {
         conn.writer
@@ -289,7 +278,7 @@ async fn a_mint_at_its_pending_limit_answers_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_database_is_an_internal_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), &[]).await;
+    let mint = common::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     // Break the database under the running mint: drop its quote table.
     let db = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
@@ -306,7 +295,7 @@ async fn a_broken_database_is_an_internal_error_not_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_off_the_allow_list_cannot_create_quotes() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), &[]).await;
+    let mint = common::start_mint(dir.path(), |_| {}).await;
     let stranger = AuthorityKeypair::generate();
     let mut conn = Conn::noise(&mint).await;
     let setup = InitiatorSetup {
@@ -346,13 +335,9 @@ async fn a_pool_off_the_allow_list_cannot_create_quotes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(
-        dir.path(),
-        &[(
-            "handshake_timeout_ms = 10000",
-            "handshake_timeout_ms = 1000",
-        )],
-    )
+    let mint = common::start_mint(dir.path(), |s| {
+        s.shared.sv2_messaging.handshake_timeout_ms = 1000
+    })
     .await;
     let (mut healthy, keyset) = Conn::ready(&mint).await;
     let addr = common::sv2(&mint);
@@ -450,7 +435,7 @@ fn mint_quote_proto_samples_setup() -> Message {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_answers_every_request_it_read() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), &[]).await;
+    let mint = common::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     let count = 1000;
     for id in 0..count {

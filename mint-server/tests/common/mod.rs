@@ -8,24 +8,11 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use mint_quote_proto::{HeaderHash, KeysetId, LockingKey, MintQuoteRequest, Unit};
 use mint_server::config::Settings;
 
-pub const MINT_TOML: &str = include_str!("../../../config/mint.toml");
-pub const SHARED_TOML: &str = include_str!("../../../config/shared/pool.toml");
-
-/// The example settings with the data directory moved to `dir`, listeners
-/// on free ports, and `extra` applied as (from, to) replacements.
-pub fn settings(dir: &std::path::Path, extra: &[(&str, &str)]) -> Settings {
-    let mut mint = MINT_TOML
-        .replace(
-            "data_dir = \"data/mint\"",
-            &format!("data_dir = {:?}", dir.display().to_string()),
-        )
-        .replace("listen = \"127.0.0.1:3338\"", "listen = \"127.0.0.1:0\"");
-    let mut shared = SHARED_TOML.replace("127.0.0.1:34260", "127.0.0.1:0");
-    for (from, to) in extra {
-        mint = mint.replace(from, to);
-        shared = shared.replace(from, to);
-    }
-    Settings::parse(&mint, &shared).expect("test settings")
+/// The example settings on `dir` and free ports, changed by `edit`.
+pub fn settings(dir: &std::path::Path, edit: impl FnOnce(&mut Settings)) -> Settings {
+    let mut settings = Settings::example(dir);
+    edit(&mut settings);
+    settings
 }
 
 static NEXT_SHARE: AtomicU64 = AtomicU64::new(1);
@@ -80,8 +67,8 @@ pub fn dev_pool() -> AuthorityKeypair {
 }
 
 /// A mint started in this process on a fresh data directory.
-pub async fn start_mint(dir: &std::path::Path, extra: &[(&str, &str)]) -> RunningMint {
-    app::start(settings(dir, extra)).await.expect("mint starts")
+pub async fn start_mint(dir: &std::path::Path, edit: impl FnOnce(&mut Settings)) -> RunningMint {
+    app::start(settings(dir, edit)).await.expect("mint starts")
 }
 
 /// A raw Noise connection to the mint, setup not yet done.
