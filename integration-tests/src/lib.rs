@@ -1,1 +1,19 @@
-//! placeholder
+//! The harness the end-to-end tests share: a mint started in-process on a
+//! fresh directory, a Noise connection that runs the real setup, shares and
+//! locking keys, and a real `redis-server` on a free port.
+//!
+//! Everything here is real: real TCP, real Noise, a real CDK mint on a real
+//! SQLite file, a real Redis. Nothing is mocked.
+
+pub mod conn;
+pub mod mint;
+pub mod redis_server;
+pub mod shares;
+
+/// How long a test waits for any one answer before it fails.
+pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+pub use conn::Conn;
+pub use mint::{dev_mint_key, dev_pool, settings, start_mint};
+pub use redis_server::RedisServer;
+pub use shares::{fresh_share, locking_key, request};

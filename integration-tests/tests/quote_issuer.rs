@@ -1,6 +1,6 @@
 //! Quote creation against a real CDK mint on a real SQLite file.
 
-mod common;
+use integration_tests as harness;
 
 use std::sync::Arc;
 
@@ -10,7 +10,7 @@ use mint_server::cashu_mint::{build_mint, cdk_unit, open_database, Database};
 use mint_server::quotes::{QuoteError, QuoteIssuer};
 
 async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
-    let settings = common::settings(dir, |_| {});
+    let settings = harness::settings(dir, |_| {});
     let db = open_database(&settings).await.unwrap();
     let mint = build_mint(&settings, db.clone()).await.unwrap();
     let keyset = mint.get_active_keysets()[&cdk_unit(&settings.unit)];
@@ -28,7 +28,7 @@ async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
 async fn a_share_becomes_one_paid_quote_and_a_repeat_gets_the_same_quote() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, db, keyset) = issuer(dir.path()).await;
-    let request = common::request(1, 64, &keyset);
+    let request = harness::request(1, 64, &keyset);
     let quote = issuer.create(&request).await.unwrap();
     assert_eq!(quote.state, QuoteState::Paid);
     assert_eq!(quote.amount, 64);
@@ -50,7 +50,7 @@ async fn a_share_becomes_one_paid_quote_and_a_repeat_gets_the_same_quote() {
 
     let mut changed = request.clone();
     changed.amount = 65;
-    changed.locking_key = common::locking_key().1;
+    changed.locking_key = harness::locking_key().1;
     let err = issuer.create(&changed).await.unwrap_err();
     assert_eq!(err.code(), ErrorCode::DuplicateShareMismatch);
     assert!(
@@ -63,18 +63,18 @@ async fn a_share_becomes_one_paid_quote_and_a_repeat_gets_the_same_quote() {
 async fn the_mint_checks_unit_amount_and_keyset() {
     let dir = tempfile::tempdir().unwrap();
     let (issuer, db, keyset) = issuer(dir.path()).await;
-    let mut sat = common::request(1, 1, &keyset);
+    let mut sat = harness::request(1, 1, &keyset);
     sat.unit = Unit::new("sat").unwrap();
     assert!(matches!(
         issuer.create(&sat).await,
         Err(QuoteError::UnknownUnit { .. })
     ));
-    let huge = common::request(2, u64::MAX, &keyset);
+    let huge = harness::request(2, u64::MAX, &keyset);
     assert_eq!(
         issuer.create(&huge).await.unwrap_err().code(),
         ErrorCode::InvalidAmount
     );
-    let stranger = common::request(3, 1, &"00ffffffffffffff".parse().unwrap());
+    let stranger = harness::request(3, 1, &"00ffffffffffffff".parse().unwrap());
     assert_eq!(
         issuer.create(&stranger).await.unwrap_err().code(),
         ErrorCode::UnknownKeyset
@@ -95,14 +95,14 @@ async fn concurrent_creations_on_a_file_database_all_succeed() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let issuer = issuer.clone();
-        let request = common::request(i, 1 + u64::from(i), &keyset);
+        let request = harness::request(i, 1 + u64::from(i), &keyset);
         tasks.push(tokio::spawn(async move { issuer.create(&request).await }));
     }
     for task in tasks {
         task.await.unwrap().unwrap();
     }
 
-    let one_share = common::request(999, 8, &keyset);
+    let one_share = harness::request(999, 8, &keyset);
     let mut tasks = Vec::new();
     for _ in 0..16 {
         let issuer = issuer.clone();
@@ -127,7 +127,7 @@ async fn a_restart_with_another_seed_is_refused() {
     let seed = dir.path().join("seed.hex");
     std::fs::remove_file(&seed).unwrap();
     std::fs::write(&seed, "ab".repeat(64)).unwrap();
-    let settings = common::settings(dir.path(), |_| {});
+    let settings = harness::settings(dir.path(), |_| {});
     let db = open_database(&settings).await.unwrap();
     let Err(err) = build_mint(&settings, db).await else {
         panic!("a mint with another seed must not start");

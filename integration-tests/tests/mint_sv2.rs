@@ -2,11 +2,11 @@
 //! SQLite file: the connection sequence, pipelining, idempotency, every
 //! error code, authorisation, hostile input, graceful stop.
 
-mod common;
+use integration_tests as harness;
 
 use std::collections::HashMap;
 
-use common::Conn;
+use harness::Conn;
 use mint_quote_proto::constants::{mint_quote, EXTENSION_TYPE_MINT_QUOTE};
 use mint_quote_proto::setup::{self, InitiatorSetup, SetupError};
 use mint_quote_proto::{
@@ -16,7 +16,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
 
 fn quote_request(request_id: u32, keyset: &KeysetId) -> MintQuoteRequest {
-    common::request(request_id, 1 + u64::from(request_id % 1000), keyset)
+    harness::request(request_id, 1 + u64::from(request_id % 1000), keyset)
 }
 
 /// The payload of `request` with `patch` applied, sent as a raw frame.
@@ -59,7 +59,7 @@ async fn expect_error(conn: &mut Conn, request_id: u32, code: ErrorCode) -> Stri
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn setup_then_a_quote_then_the_same_quote_again() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |_| {}).await;
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     assert_eq!(keyset.unit, Unit::hash());
     let active = mint.mint.get_active_keysets()[&mint_server::cashu_mint::cdk_unit(&Unit::hash())];
@@ -104,7 +104,7 @@ async fn setup_then_a_quote_then_the_same_quote_again() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |_| {}).await;
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (conn, keyset) = Conn::ready(&mint).await;
 
     let requests: HashMap<u32, MintQuoteRequest> = (0..1000)
@@ -128,7 +128,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     let mut out_of_order = false;
     let mut last = None;
     for _ in 0..1000 {
-        let message = tokio::time::timeout(common::TIMEOUT, setup::next_message(&mut reader))
+        let message = tokio::time::timeout(harness::TIMEOUT, setup::next_message(&mut reader))
             .await
             .unwrap()
             .unwrap();
@@ -172,7 +172,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |s| s.mint.mint.max_quote_amount = 1000).await;
+    let mint = harness::start_mint(dir.path(), |s| s.mint.mint.max_quote_amount = 1000).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     let ks = &keyset.keyset_id;
 
@@ -242,7 +242,7 @@ async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up()
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mint_at_its_pending_limit_answers_busy() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |s| s.mint.mint.max_pending_quotes = 1).await;
+    let mint = harness::start_mint(dir.path(), |s| s.mint.mint.max_pending_quotes = 1).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     for id in 0..200 {
         conn.writer
@@ -278,7 +278,7 @@ async fn a_mint_at_its_pending_limit_answers_busy() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_broken_database_is_an_internal_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |_| {}).await;
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     // Break the database under the running mint: drop its quote table.
     let db = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
@@ -295,17 +295,17 @@ async fn a_broken_database_is_an_internal_error_not_a_crash() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pool_off_the_allow_list_cannot_create_quotes() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |_| {}).await;
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
     let stranger = AuthorityKeypair::generate();
     let mut conn = Conn::noise(&mint).await;
     let setup = InitiatorSetup {
-        mint_key: common::settings_key(),
+        mint_key: harness::dev_mint_key(),
         pool_keypair: stranger,
         endpoint_host: "127.0.0.1".into(),
         endpoint_port: 0,
         device_id: "stranger".into(),
     };
-    let err = setup::initiate(&mut conn.reader, &mut conn.writer, &setup, common::TIMEOUT)
+    let err = setup::initiate(&mut conn.reader, &mut conn.writer, &setup, harness::TIMEOUT)
         .await
         .unwrap_err();
     assert!(
@@ -335,12 +335,12 @@ async fn a_pool_off_the_allow_list_cannot_create_quotes() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |s| {
+    let mint = harness::start_mint(dir.path(), |s| {
         s.shared.sv2_messaging.handshake_timeout_ms = 1000
     })
     .await;
     let (mut healthy, keyset) = Conn::ready(&mint).await;
-    let addr = common::sv2(&mint);
+    let addr = mint.sv2_addr.unwrap();
     let ks = keyset.keyset_id.clone();
 
     // Random bytes instead of a handshake.
@@ -403,7 +403,7 @@ async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
         // Whatever the mint sent (a handshake reply to random bytes), it
         // must end with the connection closed.
         let mut sink = Vec::new();
-        let read = tokio::time::timeout(common::TIMEOUT, stream.read_to_end(&mut sink)).await;
+        let read = tokio::time::timeout(harness::TIMEOUT, stream.read_to_end(&mut sink)).await;
         assert!(read.is_ok(), "the mint must have closed it");
     }
     check_healthy(&mut healthy, &ks).await;
@@ -412,7 +412,7 @@ async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
 
 /// One request on the healthy connection must still get its quote.
 async fn check_healthy(conn: &mut Conn, keyset: &KeysetId) {
-    let request = common::request(1, 1, keyset);
+    let request = harness::request(1, 1, keyset);
     conn.send(&Message::MintQuoteRequest(request)).await;
     assert!(matches!(conn.next().await, Message::MintQuoteResponse(_)));
 }
@@ -435,7 +435,7 @@ fn mint_quote_proto_samples_setup() -> Message {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_graceful_stop_answers_every_request_it_read() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = common::start_mint(dir.path(), |_| {}).await;
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     let count = 1000;
     for id in 0..count {
@@ -454,7 +454,7 @@ async fn a_graceful_stop_answers_every_request_it_read() {
 
     let (mut made, mut refused) = (Vec::new(), 0);
     // Read until the mint closes the connection.
-    while let Ok(Some(frame)) = tokio::time::timeout(common::TIMEOUT, conn.reader.read_frame())
+    while let Ok(Some(frame)) = tokio::time::timeout(harness::TIMEOUT, conn.reader.read_frame())
         .await
         .unwrap()
     {

@@ -1,0 +1,79 @@
+//! A Noise connection to a mint that runs the real setup sequence.
+
+use mint_quote_proto::setup::{self, InitiatorSetup};
+use mint_quote_proto::transport::{self, FrameReader, FrameWriter, TransportConfig};
+use mint_quote_proto::{ActiveKeyset, AuthorityKeypair, Message};
+use mint_server::app::RunningMint;
+use tokio::io::{ReadHalf, WriteHalf};
+use tokio::net::TcpStream;
+
+use crate::mint::{dev_mint_key, dev_pool};
+use crate::TIMEOUT;
+
+/// One connection, split into its framed halves.
+pub struct Conn {
+    /// Frames from the mint.
+    pub reader: FrameReader<ReadHalf<TcpStream>>,
+    /// Frames to the mint.
+    pub writer: FrameWriter<WriteHalf<TcpStream>>,
+}
+
+impl Conn {
+    /// Connects and runs the Noise handshake; setup not yet done.
+    pub async fn noise(mint: &RunningMint) -> Conn {
+        let addr = mint.sv2_addr.expect("the mint's Sv2 listener is enabled");
+        let stream = TcpStream::connect(addr).await.expect("connect");
+        let (reader, writer) =
+            transport::connect(stream, &dev_mint_key(), &TransportConfig::default())
+                .await
+                .expect("Noise handshake");
+        Conn { reader, writer }
+    }
+
+    /// Connects and completes setup as `pool`; returns the first keyset
+    /// announcement.
+    pub async fn ready_as(mint: &RunningMint, pool: AuthorityKeypair) -> (Conn, ActiveKeyset) {
+        let mut conn = Conn::noise(mint).await;
+        let setup = InitiatorSetup {
+            mint_key: dev_mint_key(),
+            pool_keypair: pool,
+            endpoint_host: "127.0.0.1".into(),
+            endpoint_port: mint.sv2_addr.map(|a| a.port()).unwrap_or(0),
+            device_id: "test-pool".into(),
+        };
+        setup::initiate(&mut conn.reader, &mut conn.writer, &setup, TIMEOUT)
+            .await
+            .expect("setup");
+        let keyset = match conn.next().await {
+            Message::ActiveKeyset(k) => k,
+            other => panic!("expected ActiveKeyset first, got {}", other.name()),
+        };
+        (conn, keyset)
+    }
+
+    /// [`Conn::ready_as`] the development pool.
+    pub async fn ready(mint: &RunningMint) -> (Conn, ActiveKeyset) {
+        Conn::ready_as(mint, dev_pool()).await
+    }
+
+    /// Sends one message.
+    pub async fn send(&mut self, message: &Message) {
+        self.writer.send_message(message).await.expect("send");
+    }
+
+    /// The next message, within the test timeout.
+    pub async fn next(&mut self) -> Message {
+        tokio::time::timeout(TIMEOUT, setup::next_message(&mut self.reader))
+            .await
+            .expect("an answer within the timeout")
+            .expect("a message")
+    }
+
+    /// Whether the mint closed the connection (within the timeout).
+    pub async fn is_closed(&mut self) -> bool {
+        matches!(
+            tokio::time::timeout(TIMEOUT, self.reader.read_frame()).await,
+            Ok(Ok(None)) | Ok(Err(_))
+        )
+    }
+}
