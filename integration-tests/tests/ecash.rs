@@ -1,0 +1,129 @@
+//! A miner's wallet (cdk `Wallet`, over the mint's real HTTP API) mints
+//! ecash against a quote the pool created over Sv2, signing with the
+//! share's locking key (NUT-20). The wrong key cannot mint. And nobody can
+//! create a mining-share quote over HTTP.
+
+use std::sync::Arc;
+
+use cdk::amount::SplitTarget;
+use cdk::cdk_database::WalletDatabase;
+use cdk::nuts::{CurrencyUnit, PaymentMethod, SecretKey};
+use cdk::wallet::Wallet;
+use integration_tests as harness;
+use mint_quote_proto::{LockingKey, Message, MintQuoteResponse};
+
+async fn quote_over_sv2(
+    conn: &mut harness::Conn,
+    request_id: u32,
+    amount: u64,
+    key: LockingKey,
+    keyset: &mint_quote_proto::KeysetId,
+) -> MintQuoteResponse {
+    let mut request = harness::request(request_id, amount, keyset);
+    request.locking_key = key;
+    conn.send(&Message::MintQuoteRequest(request)).await;
+    match conn.next().await {
+        Message::MintQuoteResponse(r) => r,
+        other => panic!("expected a quote, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let (mut conn, keyset) = harness::Conn::ready(&mint).await;
+    let http = mint.http_addr.expect("the HTTP API is enabled");
+
+    let store = Arc::new(cdk_sqlite::wallet::memory::empty().await.unwrap());
+    let wallet = Wallet::new(
+        &format!("http://{http}"),
+        CurrencyUnit::custom("hash"),
+        store.clone(),
+        [7u8; 64],
+        None,
+    )
+    .unwrap();
+    let method = PaymentMethod::Custom("mining_share".into());
+
+    // The right key mints the whole amount.
+    let (secret, key) = harness::locking_key();
+    let quote = quote_over_sv2(&mut conn, 1, 1000, key, &keyset.keyset_id).await;
+    let mut stored = wallet
+        .fetch_mint_quote(&quote.quote_id, Some(method.clone()))
+        .await
+        .unwrap();
+    stored.secret_key = Some(SecretKey::from_slice(&secret.secret_bytes()).unwrap());
+    store.add_mint_quote(stored).await.unwrap();
+    let proofs = wallet
+        .mint(&quote.quote_id, SplitTarget::default(), None)
+        .await
+        .unwrap();
+    let total: u64 = proofs.iter().map(|p| u64::from(p.amount)).sum();
+    assert_eq!(total, 1000);
+    assert!(proofs
+        .iter()
+        .all(|p| p.keyset_id.to_bytes() == keyset.keyset_id.as_bytes()));
+
+    // A second mint against the same quote is refused: it is issued.
+    assert!(wallet
+        .mint(&quote.quote_id, SplitTarget::default(), None)
+        .await
+        .is_err());
+
+    // Another key cannot mint a locked quote.
+    let (_, owner) = harness::locking_key();
+    let (thief, _) = harness::locking_key();
+    let locked = quote_over_sv2(&mut conn, 2, 64, owner, &keyset.keyset_id).await;
+    let mut stolen = wallet
+        .fetch_mint_quote(&locked.quote_id, Some(method.clone()))
+        .await
+        .unwrap();
+    stolen.secret_key = Some(SecretKey::from_slice(&thief.secret_bytes()).unwrap());
+    store.add_mint_quote(stolen).await.unwrap();
+    let err = wallet
+        .mint(&locked.quote_id, SplitTarget::default(), None)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().to_lowercase().contains("signature"),
+        "{err}"
+    );
+
+    // And nobody creates a mining-share quote over HTTP: not through the
+    // wallet, not with a hand-made request.
+    let attempt = wallet
+        .mint_quote(method, Some(cdk::Amount::from(5u64)), None, None)
+        .await;
+    assert!(attempt.is_err(), "HTTP must not create mining-share quotes");
+    let status = raw_post(
+        http,
+        "/v1/mint/quote/mining_share",
+        r#"{"amount":5,"unit":"hash"}"#,
+    )
+    .await;
+    assert!(!status.contains(" 200 "), "{status}");
+    let quotes = mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap();
+    assert_eq!(quotes.len(), 2, "only the two Sv2 quotes exist");
+    assert!(mint.stop().await);
+}
+
+/// Sends one HTTP/1.1 POST and returns the status line.
+async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    response.lines().next().unwrap_or_default().to_owned()
+}
