@@ -146,6 +146,8 @@ impl MintQuoteClient {
     pub async fn wait_for_keyset(&self, timeout: Duration) -> Option<ActiveKeyset> {
         let mut keyset = self.keyset.clone();
         let found = tokio::time::timeout(timeout, keyset.wait_for(|k| k.is_some())).await;
+        // Bound to a name so the borrow of `keyset` ends before it drops.
+        #[allow(clippy::let_and_return)]
         let keyset = found.ok().and_then(|r| r.ok()).and_then(|k| k.clone());
         keyset
     }
