@@ -7,6 +7,7 @@
 
 pub mod conn;
 pub mod mint;
+pub mod mint_process;
 pub mod redis_server;
 pub mod shares;
 
@@ -14,6 +15,7 @@ pub mod shares;
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use conn::Conn;
-pub use mint::{dev_mint_key, dev_pool, settings, start_mint};
+pub use mint::{client_config, dev_mint_key, dev_pool, settings, start_mint};
+pub use mint_process::{MintProcess, MintProcessConfig};
 pub use redis_server::RedisServer;
 pub use shares::{fresh_share, locking_key, request};

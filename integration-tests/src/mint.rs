@@ -1,8 +1,13 @@
 //! A mint started in this process, and the development keys of `config/`.
 
+use std::time::Duration;
+
+use mint_quote_config::BusyPolicy;
+use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey};
 use mint_server::app::{self, RunningMint};
 use mint_server::config::Settings;
+use pool_client::ClientConfig;
 
 /// The example settings on `dir` and free ports, changed by `edit`.
 pub fn settings(dir: &std::path::Path, edit: impl FnOnce(&mut Settings)) -> Settings {
@@ -35,5 +40,22 @@ pub fn dev_mint_key() -> AuthorityPublicKey {
     match "9c4bxJEboZ4MMTTR5jV215CuDvF1hRETxPnPuUGFo2ngVorRQE2".parse() {
         Ok(key) => key,
         Err(e) => panic!("the development mint key is valid: {e}"),
+    }
+}
+
+/// A pool client configuration for the mint at `address`, as the
+/// development pool, with the example file's limits and fast reconnects.
+pub fn client_config(address: &str) -> ClientConfig {
+    ClientConfig {
+        mint_address: address.to_owned(),
+        mint_key: dev_mint_key(),
+        pool_keypair: dev_pool(),
+        device_id: "test-pool".into(),
+        transport: TransportConfig::default(),
+        request_deadline: Duration::from_secs(10),
+        max_in_flight: 1024,
+        when_busy: BusyPolicy::Wait,
+        reconnect_initial: Duration::from_millis(20),
+        reconnect_max: Duration::from_millis(500),
     }
 }

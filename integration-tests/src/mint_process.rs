@@ -1,0 +1,221 @@
+//! The real `mint-server` binary as a child process, on a data directory
+//! and ports of the test's choosing, so a test can SIGKILL or SIGTERM it
+//! and start it again on the same database.
+
+use std::fs;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+/// A free loopback port (bound then released).
+pub fn free_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("local addr").port()
+}
+
+/// The `mint-server` binary next to the test executable
+/// (`target/<profile>/mint-server`), or `$MINT_SERVER_BIN`.
+pub fn mint_server_bin() -> PathBuf {
+    if let Ok(path) = std::env::var("MINT_SERVER_BIN") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().expect("the test executable's path");
+    // target/<profile>/deps/<test> -> target/<profile>/mint-server
+    let bin = exe
+        .parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("mint-server"))
+        .expect("a target directory");
+    assert!(
+        bin.exists(),
+        "{} is missing: build it first (cargo build -p mint-server, or cargo test --workspace)",
+        bin.display()
+    );
+    bin
+}
+
+/// Where and how a mint process runs.
+#[derive(Debug, Clone)]
+pub struct MintProcessConfig {
+    /// Data directory (database and seed) and config files.
+    pub dir: PathBuf,
+    /// Sv2 port.
+    pub sv2_port: u16,
+    /// HTTP port.
+    pub http_port: u16,
+    /// Redis url, if the Redis path is to run.
+    pub redis_url: Option<String>,
+}
+
+impl MintProcessConfig {
+    /// Fresh ports in `dir`, no Redis.
+    pub fn new(dir: &Path) -> Self {
+        MintProcessConfig {
+            dir: dir.to_path_buf(),
+            sv2_port: free_port(),
+            http_port: free_port(),
+            redis_url: None,
+        }
+    }
+
+    fn replace(text: &str, from: &str, to: &str) -> String {
+        assert!(
+            text.contains(from),
+            "example config no longer contains {from:?}"
+        );
+        text.replacen(from, to, 1)
+    }
+
+    /// Writes `mint.toml` and `pool.toml` from the example files.
+    fn write(&self) -> (PathBuf, PathBuf) {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mint = fs::read_to_string(root.join("mint.toml")).expect("config/mint.toml");
+        let shared =
+            fs::read_to_string(root.join("shared/pool.toml")).expect("config/shared/pool.toml");
+        let mint = Self::replace(
+            &mint,
+            "data_dir = \"data/mint\"",
+            &format!("data_dir = {:?}", self.dir.display().to_string()),
+        );
+        let mint = Self::replace(
+            &mint,
+            "listen = \"127.0.0.1:3338\"",
+            &format!("listen = \"127.0.0.1:{}\"", self.http_port),
+        );
+        let mut shared = Self::replace(
+            &shared,
+            "mint_address = \"127.0.0.1:34260\"",
+            &format!("mint_address = \"127.0.0.1:{}\"", self.sv2_port),
+        );
+        if let Some(url) = &self.redis_url {
+            shared = Self::replace(&shared, "enabled = false", "enabled = true");
+            shared = Self::replace(
+                &shared,
+                "url = \"redis://127.0.0.1:6379\"",
+                &format!("url = {url:?}"),
+            );
+        }
+        let mint_path = self.dir.join("mint.toml");
+        let shared_path = self.dir.join("pool.toml");
+        fs::write(&mint_path, mint).expect("write mint.toml");
+        fs::write(&shared_path, shared).expect("write pool.toml");
+        (mint_path, shared_path)
+    }
+}
+
+/// A running `mint-server` process.
+pub struct MintProcess {
+    config: MintProcessConfig,
+    child: Option<Child>,
+    log: PathBuf,
+}
+
+impl MintProcess {
+    /// Starts the binary and waits until its Sv2 port accepts connections.
+    pub fn start(config: MintProcessConfig) -> MintProcess {
+        let (mint_path, shared_path) = config.write();
+        let log = config.dir.join("mint.log");
+        let log_file = fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&log)
+            .expect("open the mint log");
+        let child = Command::new(mint_server_bin())
+            .arg("--config")
+            .arg(&mint_path)
+            .arg("--shared")
+            .arg(&shared_path)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::null())
+            .stderr(log_file)
+            .spawn()
+            .expect("spawn mint-server");
+        let process = MintProcess {
+            config,
+            child: Some(child),
+            log,
+        };
+        process.wait_listening();
+        process
+    }
+
+    fn wait_listening(&self) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", self.config.sv2_port)).is_ok() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!(
+            "mint-server did not listen within 30 s; log:\n{}",
+            self.log_tail(40)
+        );
+    }
+
+    /// `host:port` of its Sv2 listener.
+    pub fn sv2_address(&self) -> String {
+        format!("127.0.0.1:{}", self.config.sv2_port)
+    }
+
+    /// Its configuration.
+    pub fn config(&self) -> &MintProcessConfig {
+        &self.config
+    }
+
+    /// The mint's SQLite database file.
+    pub fn database(&self) -> PathBuf {
+        self.config.dir.join("mint.sqlite")
+    }
+
+    /// SIGKILL: no chance to finish anything.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    /// SIGTERM, then waits (up to `wait`) for the exit status.
+    pub fn terminate(&mut self, wait: Duration) -> Option<ExitStatus> {
+        let mut child = self.child.take()?;
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + wait;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        None
+    }
+
+    /// Starts the same configuration again (same ports, same database).
+    pub fn restart(&mut self) {
+        self.kill();
+        let again = MintProcess::start(self.config.clone());
+        self.child = again.child_take();
+    }
+
+    fn child_take(mut self) -> Option<Child> {
+        self.child.take()
+    }
+
+    /// The last `lines` lines of its log, for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        let text = fs::read_to_string(&self.log).unwrap_or_default();
+        let all: Vec<&str> = text.lines().collect();
+        all[all.len().saturating_sub(lines)..].join("\n")
+    }
+}
+
+impl Drop for MintProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

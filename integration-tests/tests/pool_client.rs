@@ -1,0 +1,302 @@
+//! The pool's client against a real mint: answers land on the right
+//! callers, deadlines, the in-flight bound, a mint killed and restarted
+//! mid-run, a wrong mint key, and each path surviving the other's outage.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+use std::time::Duration;
+
+use integration_tests as harness;
+use mint_quote_config::{BusyPolicy, RedisConfig};
+use mint_quote_proto::{AuthorityKeypair, KeysetId};
+use pool_client::{Dispatcher, MintQuoteClient, QuoteError, RedisPusher, Share};
+
+fn share(keyset: &KeysetId, amount: u64) -> Share {
+    Share::from(harness::request(0, amount, keyset))
+}
+
+async fn keyset(client: &MintQuoteClient) -> KeysetId {
+    client
+        .wait_for_keyset(harness::TIMEOUT)
+        .await
+        .expect("the mint announces its keyset")
+        .keyset_id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_thousand_concurrent_requests_each_get_their_own_quote() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let address = mint.sv2_addr.unwrap().to_string();
+    let client = Arc::new(MintQuoteClient::start(harness::client_config(&address)));
+    let keyset = keyset(&client).await;
+
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..1000u64 {
+        let client = client.clone();
+        let share = share(&keyset, 1 + i);
+        tasks.spawn(async move {
+            let quote = client.request_quote(&share).await;
+            (share, quote)
+        });
+    }
+    let mut ids = HashSet::new();
+    while let Some(joined) = tasks.join_next().await {
+        let (share, quote) = joined.unwrap();
+        let quote = quote.unwrap();
+        assert_eq!(
+            quote.header_hash, share.header_hash,
+            "the answer is for this caller's share"
+        );
+        assert_eq!(quote.amount, share.amount);
+        assert!(ids.insert(quote.quote_id));
+    }
+    let stats = client.stats();
+    assert_eq!(
+        (stats.answered, stats.in_flight, stats.unknown_answers),
+        (1000, 0, 0)
+    );
+    assert!(mint.stop().await);
+}
+
+/// Holds an exclusive lock on the mint's database so its writes wait.
+fn lock_database(path: &std::path::Path) -> rusqlite::Connection {
+    let db = rusqlite::Connection::open(path).unwrap();
+    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    db
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_the_mint_cannot_answer_in_time_ends_with_a_timeout() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
+    config.request_deadline = Duration::from_millis(400);
+    let client = MintQuoteClient::start(config);
+    let keyset = keyset(&client).await;
+
+    let lock = lock_database(&dir.path().join("mint.sqlite"));
+    let started = std::time::Instant::now();
+    let err = client.request_quote(&share(&keyset, 1)).await.unwrap_err();
+    assert_eq!(err, QuoteError::Timeout(Duration::from_millis(400)));
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "resolved near its deadline"
+    );
+    assert_eq!(client.stats().timed_out, 1);
+    drop(lock);
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_in_flight_bound_holds() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
+    config.max_in_flight = 4;
+    config.when_busy = BusyPolicy::Fail;
+    config.request_deadline = Duration::from_secs(3);
+    let client = Arc::new(MintQuoteClient::start(config));
+    let keyset = keyset(&client).await;
+
+    let lock = lock_database(&dir.path().join("mint.sqlite"));
+    let mut stuck = Vec::new();
+    for _ in 0..4 {
+        let (client, share) = (client.clone(), share(&keyset, 1));
+        stuck.push(tokio::spawn(
+            async move { client.request_quote(&share).await },
+        ));
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(client.stats().in_flight, 4);
+    assert_eq!(
+        client.request_quote(&share(&keyset, 1)).await,
+        Err(QuoteError::Busy(4))
+    );
+
+    // Released: the four go through.
+    drop(lock);
+    for task in stuck {
+        task.await.unwrap().unwrap();
+    }
+    assert_eq!(client.stats().in_flight, 0);
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pinned_key_that_is_not_the_mints_is_refused_before_any_share_is_sent() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
+    let impostor = AuthorityKeypair::generate().public();
+    config.mint_key = impostor;
+    let client = MintQuoteClient::start(config);
+    let keyset: KeysetId = "00ffffffffffffff".parse().unwrap();
+    match client.request_quote(&share(&keyset, 1)).await {
+        Err(QuoteError::WrongMintKey { pinned, .. }) => assert_eq!(pinned, impostor),
+        other => panic!("expected WrongMintKey, got {other:?}"),
+    }
+    assert_eq!(client.stats().sent, 0, "nothing was sent");
+    assert!(!client.is_connected());
+    assert!(mint
+        .issuer
+        .mint()
+        .localstore()
+        .get_mint_quotes()
+        .await
+        .unwrap()
+        .is_empty());
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_the_mint_does_not_allow_is_told_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |s| s.allowed_pools.clear()).await;
+    let client =
+        MintQuoteClient::start(harness::client_config(&mint.sv2_addr.unwrap().to_string()));
+    let keyset: KeysetId = "00ffffffffffffff".parse().unwrap();
+    let err = client.request_quote(&share(&keyset, 1)).await.unwrap_err();
+    assert!(matches!(err, QuoteError::NotAuthorised(_)), "{err}");
+    mint.stop().await;
+}
+
+/// Shares that got more than one quote, and quote ids the database lacks.
+fn audit(db: &std::path::Path, told: &[String]) -> (usize, Vec<String>) {
+    let db = rusqlite::Connection::open(db).unwrap();
+    let doubles: usize = db
+        .query_row(
+            "SELECT COUNT(*) FROM (SELECT request FROM mint_quote GROUP BY request HAVING COUNT(*) > 1)",
+            [],
+            |row| row.get(0),
+        )
+        .unwrap();
+    let mut missing = Vec::new();
+    for id in told {
+        let found: usize = db
+            .query_row(
+                "SELECT COUNT(*) FROM mint_quote WHERE id = ?1",
+                [id],
+                |row| row.get(0),
+            )
+            .unwrap();
+        if found != 1 {
+            missing.push(id.clone());
+        }
+    }
+    (doubles, missing)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mint_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut mint = harness::MintProcess::start(harness::MintProcessConfig::new(dir.path()));
+    let client = Arc::new(MintQuoteClient::start(harness::client_config(
+        &mint.sv2_address(),
+    )));
+    let keyset = keyset(&client).await;
+
+    let count = 2000u64;
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..count {
+        let (client, share) = (client.clone(), share(&keyset, 1 + i % 100));
+        tasks.spawn(async move { client.request_quote(&share).await });
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mint.kill();
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    mint.restart();
+
+    let (mut quotes, mut errors) = (Vec::new(), Vec::new());
+    while let Some(joined) = tasks.join_next().await {
+        match joined.unwrap() {
+            Ok(quote) => quotes.push(quote.quote_id),
+            Err(e) => errors.push(e.to_string()),
+        }
+    }
+    let stats = client.stats();
+    client.shutdown();
+    let (doubles, missing) = audit(&mint.database(), &quotes);
+    let context = format!(
+        "{} quotes, {} errors {:?}, stats {stats:?}\nmint log:\n{}",
+        quotes.len(),
+        errors.len(),
+        errors.iter().take(3).collect::<Vec<_>>(),
+        mint.log_tail(20)
+    );
+    assert_eq!(quotes.len() + errors.len(), count as usize, "{context}");
+    assert_eq!(doubles, 0, "a share got two quotes: {context}");
+    assert!(
+        missing.is_empty(),
+        "quotes the client was told about are missing: {missing:?} {context}"
+    );
+    assert!(stats.reconnects >= 1, "{context}");
+    assert!(
+        errors.is_empty(),
+        "with a 10 s deadline every request gets its quote: {context}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_path_survives_the_other_going_down() {
+    let mut redis = harness::RedisServer::start();
+    let redis_port = redis.port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut process = harness::MintProcessConfig::new(dir.path());
+    process.redis_url = Some(redis.url());
+    let mut mint = harness::MintProcess::start(process);
+
+    let mut config = harness::client_config(&mint.sv2_address());
+    config.request_deadline = Duration::from_secs(2);
+    let client = Arc::new(MintQuoteClient::start(config));
+    let keyset = keyset(&client).await;
+    let redis_config = RedisConfig {
+        enabled: true,
+        url: redis.url(),
+        ..RedisConfig::default()
+    };
+    let pusher = Arc::new(RedisPusher::new(redis_config, Duration::from_millis(500)).unwrap());
+    let dispatcher = Dispatcher::new(Some(client.clone()), Some(pusher));
+
+    // Both up: both paths succeed, one quote per share.
+    let outcome = dispatcher.dispatch(&share(&keyset, 5)).await;
+    assert!(outcome.sv2.unwrap().is_ok());
+    assert_eq!(outcome.redis, Some(Ok(())));
+
+    // Redis down: Sv2 still makes quotes, Redis reports its failure.
+    redis.stop();
+    for _ in 0..10 {
+        let outcome = dispatcher.dispatch(&share(&keyset, 5)).await;
+        assert!(outcome.sv2.unwrap().is_ok(), "Sv2 must not depend on Redis");
+        assert!(matches!(outcome.redis, Some(Err(_))));
+    }
+
+    // Redis back, Sv2 down: Redis queues, Sv2 reports its failure.
+    let redis = harness::RedisServer::start_on(redis_port);
+    mint.kill();
+    let outcome = dispatcher.dispatch(&share(&keyset, 7)).await;
+    assert_eq!(outcome.redis, Some(Ok(())), "Redis must not depend on Sv2");
+    assert!(matches!(outcome.sv2, Some(Err(_))));
+    let queued: usize =
+        redis::Commands::llen(&mut redis.connection(), "mint:quotes:create").unwrap();
+    assert_eq!(queued, 1);
+
+    // The mint comes back and drains what Redis queued while it was down.
+    mint.restart();
+    let deadline = std::time::Instant::now() + harness::TIMEOUT;
+    loop {
+        let db = rusqlite::Connection::open(mint.database()).unwrap();
+        let n: usize = db
+            .query_row("SELECT COUNT(*) FROM mint_quote", [], |r| r.get(0))
+            .unwrap();
+        if n == 12 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{n} quotes; log:\n{}",
+            mint.log_tail(20)
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
