@@ -61,6 +61,20 @@ impl Conn {
         self.writer.send_message(message).await.expect("send");
     }
 
+    /// Writes every request without waiting for answers, then flushes.
+    pub async fn pipeline(
+        &mut self,
+        requests: impl IntoIterator<Item = mint_quote_proto::MintQuoteRequest>,
+    ) {
+        for request in requests {
+            let frame = Message::MintQuoteRequest(request)
+                .to_frame()
+                .expect("encodable request");
+            self.writer.write_frame(frame).await.expect("write");
+        }
+        self.writer.flush().await.expect("flush");
+    }
+
     /// The next message, within the test timeout.
     pub async fn next(&mut self) -> Message {
         tokio::time::timeout(TIMEOUT, setup::next_message(&mut self.reader))

@@ -24,6 +24,23 @@ pub async fn start_mint(dir: &std::path::Path, edit: impl FnOnce(&mut Settings))
     }
 }
 
+/// Every quote in a running mint's database.
+pub async fn stored_quotes(mint: &RunningMint) -> Vec<cdk::mint::MintQuote> {
+    match mint.issuer.mint().localstore().get_mint_quotes().await {
+        Ok(quotes) => quotes,
+        Err(e) => panic!("reading the mint's quotes: {e}"),
+    }
+}
+
+/// Starts a mint in this process with its Redis consumer on `redis_url`.
+pub async fn start_mint_with_redis(dir: &std::path::Path, redis_url: String) -> RunningMint {
+    start_mint(dir, |s| {
+        s.shared.redis.enabled = true;
+        s.shared.redis.url = redis_url;
+    })
+    .await
+}
+
 /// The development pool key of `config/pool-secret.toml`, which the example
 /// `mint.toml` allows.
 pub fn dev_pool() -> AuthorityKeypair {

@@ -103,13 +103,7 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
     )
     .await;
     assert!(!status.contains(" 200 "), "{status}");
-    let quotes = mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap();
+    let quotes = harness::stored_quotes(&mint).await;
     assert_eq!(quotes.len(), 2, "only the two Sv2 quotes exist");
     assert!(mint.stop().await);
 }

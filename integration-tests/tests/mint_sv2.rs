@@ -89,13 +89,7 @@ async fn setup_then_a_quote_then_the_same_quote_again() {
         }
         other => panic!("expected a response, got {other:?}"),
     }
-    let quotes = mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap();
+    let quotes = harness::stored_quotes(&mint).await;
     assert_eq!(quotes.len(), 1);
     assert_eq!(quotes[0].id.to_string(), first.quote_id);
     assert!(mint.stop().await);
@@ -152,13 +146,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
         last = Some(response.request_id);
     }
     let _writer = sender.await.unwrap();
-    let stored = mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap();
+    let stored = harness::stored_quotes(&mint).await;
     assert_eq!(stored.len(), 1000);
     assert!(stored
         .iter()
@@ -244,17 +232,8 @@ async fn a_mint_at_its_pending_limit_answers_busy() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |s| s.mint.mint.max_pending_quotes = 1).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
-    for id in 0..200 {
-        conn.writer
-            .write_frame(
-                Message::MintQuoteRequest(quote_request(id, &keyset.keyset_id))
-                    .to_frame()
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-    conn.writer.flush().await.unwrap();
+    conn.pipeline((0..200).map(|id| quote_request(id, &keyset.keyset_id)))
+        .await;
     let (mut made, mut busy) = (0, 0);
     for _ in 0..200 {
         match conn.next().await {
@@ -264,13 +243,7 @@ async fn a_mint_at_its_pending_limit_answers_busy() {
         }
     }
     assert!(made >= 1 && busy >= 1, "made {made}, busy {busy}");
-    let stored = mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap();
+    let stored = harness::stored_quotes(&mint).await;
     assert_eq!(stored.len(), made, "a busy answer made no quote");
     assert!(mint.stop().await);
 }
@@ -319,14 +292,7 @@ async fn a_pool_off_the_allow_list_cannot_create_quotes() {
         "{err}"
     );
     assert!(conn.is_closed().await);
-    assert!(mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(harness::stored_quotes(&mint).await.is_empty());
     assert!(mint.stop().await);
 }
 
@@ -438,17 +404,8 @@ async fn a_graceful_stop_answers_every_request_it_read() {
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
     let count = 1000;
-    for id in 0..count {
-        conn.writer
-            .write_frame(
-                Message::MintQuoteRequest(quote_request(id, &keyset.keyset_id))
-                    .to_frame()
-                    .unwrap(),
-            )
-            .await
-            .unwrap();
-    }
-    conn.writer.flush().await.unwrap();
+    conn.pipeline((0..count).map(|id| quote_request(id, &keyset.keyset_id)))
+        .await;
     let mint_db = mint.issuer.mint().localstore();
     let stopping = tokio::spawn(mint.stop());
 

@@ -138,14 +138,7 @@ async fn a_pinned_key_that_is_not_the_mints_is_refused_before_any_share_is_sent(
     }
     assert_eq!(client.stats().sent, 0, "nothing was sent");
     assert!(!client.is_connected());
-    assert!(mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(harness::stored_quotes(&mint).await.is_empty());
     mint.stop().await;
 }
 

@@ -14,13 +14,7 @@ use redis::Commands;
 async fn wait_for_quotes(mint: &RunningMint, count: usize) {
     let deadline = Instant::now() + harness::TIMEOUT;
     loop {
-        let stored = mint
-            .issuer
-            .mint()
-            .localstore()
-            .get_mint_quotes()
-            .await
-            .unwrap();
+        let stored = harness::stored_quotes(mint).await;
         if stored.len() >= count {
             assert_eq!(stored.len(), count);
             return;
@@ -45,11 +39,7 @@ async fn pushed_json_becomes_a_quote_and_bad_entries_are_dead_lettered() {
     let redis = harness::RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let mint = harness::start_mint(dir.path(), |s| {
-        s.shared.redis.enabled = true;
-        s.shared.redis.url = url;
-    })
-    .await;
+    let mint = harness::start_mint_with_redis(dir.path(), url).await;
     let keyset = keyset_of(&mint);
     let mut con = redis.connection();
 
@@ -72,13 +62,7 @@ async fn pushed_json_becomes_a_quote_and_bad_entries_are_dead_lettered() {
     assert!(json.contains("\"unit\":\"HASH\""));
     let _: usize = con.rpush("mint:quotes:create", &json).unwrap();
     wait_for_quotes(&mint, 1).await;
-    let stored = &mint
-        .issuer
-        .mint()
-        .localstore()
-        .get_mint_quotes()
-        .await
-        .unwrap()[0];
+    let stored = &harness::stored_quotes(&mint).await[0];
     assert_eq!(stored.amount_paid().value(), 21);
     assert_eq!(stored.request, request.header_hash.to_hex());
 
@@ -120,11 +104,7 @@ async fn redis_going_away_leaves_sv2_working_and_the_consumer_comes_back() {
     let port = redis.port();
     let dir = tempfile::tempdir().unwrap();
     let url = redis.url();
-    let mint = harness::start_mint(dir.path(), |s| {
-        s.shared.redis.enabled = true;
-        s.shared.redis.url = url;
-    })
-    .await;
+    let mint = harness::start_mint_with_redis(dir.path(), url).await;
     let keyset = keyset_of(&mint);
 
     redis.stop();
@@ -158,11 +138,7 @@ async fn entries_left_in_processing_by_a_crash_are_made_at_the_next_start() {
     let _: usize = con.lpush("mint:quotes:create:processing", &json).unwrap();
 
     let url = redis.url();
-    let mint = harness::start_mint(dir.path(), |s| {
-        s.shared.redis.enabled = true;
-        s.shared.redis.url = url;
-    })
-    .await;
+    let mint = harness::start_mint_with_redis(dir.path(), url).await;
     wait_for_quotes(&mint, 1).await;
     assert!(mint.stop().await);
 }
