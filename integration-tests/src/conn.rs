@@ -22,7 +22,12 @@ impl Conn {
     /// Connects and runs the Noise handshake; setup not yet done.
     pub async fn noise(mint: &RunningMint) -> Conn {
         let addr = mint.sv2_addr.expect("the mint's Sv2 listener is enabled");
-        let stream = TcpStream::connect(addr).await.expect("connect");
+        Conn::noise_to(&addr.to_string()).await
+    }
+
+    /// [`Conn::noise`] to a mint at `address` (another process).
+    pub async fn noise_to(address: &str) -> Conn {
+        let stream = TcpStream::connect(address).await.expect("connect");
         let (reader, writer) =
             transport::connect(stream, &dev_mint_key(), &TransportConfig::default())
                 .await
@@ -33,12 +38,22 @@ impl Conn {
     /// Connects and completes setup as `pool`; returns the first keyset
     /// announcement.
     pub async fn ready_as(mint: &RunningMint, pool: AuthorityKeypair) -> (Conn, ActiveKeyset) {
-        let mut conn = Conn::noise(mint).await;
+        let addr = mint.sv2_addr.expect("the mint's Sv2 listener is enabled");
+        Conn::ready_at_as(&addr.to_string(), pool).await
+    }
+
+    /// [`Conn::ready`] to a mint at `address` (another process).
+    pub async fn ready_at(address: &str) -> (Conn, ActiveKeyset) {
+        Conn::ready_at_as(address, dev_pool()).await
+    }
+
+    async fn ready_at_as(address: &str, pool: AuthorityKeypair) -> (Conn, ActiveKeyset) {
+        let mut conn = Conn::noise_to(address).await;
         let setup = InitiatorSetup {
             mint_key: dev_mint_key(),
             pool_keypair: pool,
             endpoint_host: "127.0.0.1".into(),
-            endpoint_port: mint.sv2_addr.map(|a| a.port()).unwrap_or(0),
+            endpoint_port: 0,
             device_id: "test-pool".into(),
         };
         setup::initiate(&mut conn.reader, &mut conn.writer, &setup, TIMEOUT)
