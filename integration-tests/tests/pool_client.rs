@@ -189,7 +189,7 @@ async fn a_mint_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing()
     )));
     let keyset = keyset(&client).await;
 
-    let count = 2000u64;
+    let count = 5000u64;
     let mut tasks = tokio::task::JoinSet::new();
     for i in 0..count {
         let (client, share) = (client.clone(), share(&keyset, 1 + i % 100));
