@@ -6,6 +6,7 @@
 //! SQLite file, a real Redis. Nothing is mocked.
 
 pub mod conn;
+pub mod http;
 pub mod mint;
 pub mod mint_process;
 pub mod redis_server;

@@ -96,8 +96,9 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
         .mint_quote(method, Some(cdk::Amount::from(5u64)), None, None)
         .await;
     assert!(attempt.is_err(), "HTTP must not create mining-share quotes");
-    let status = raw_post(
+    let (status, _) = harness::http::request(
         http,
+        "POST",
         "/v1/mint/quote/mining_share",
         r#"{"amount":5,"unit":"hash"}"#,
     )
@@ -106,18 +107,4 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
     let quotes = harness::stored_quotes(&mint).await;
     assert_eq!(quotes.len(), 2, "only the two Sv2 quotes exist");
     assert!(mint.stop().await);
-}
-
-/// Sends one HTTP/1.1 POST and returns the status line.
-async fn raw_post(addr: std::net::SocketAddr, path: &str, body: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let request = format!(
-        "POST {path} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    stream.write_all(request.as_bytes()).await.unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).await.unwrap();
-    response.lines().next().unwrap_or_default().to_owned()
 }

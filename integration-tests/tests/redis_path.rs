@@ -95,6 +95,23 @@ async fn pushed_json_becomes_a_quote_and_bad_entries_are_dead_lettered() {
     wait_for_quotes(&mint, 1).await;
     let processing: usize = con.llen("mint:quotes:create:processing").unwrap();
     assert_eq!(processing, 0, "nothing is left half-done");
+    let scrape = mint.metrics.render();
+    use harness::http::sample;
+    assert_eq!(
+        sample(&scrape, "mint_quote_redis_dead_letters_total"),
+        2.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "mint_quote_quotes_created_total{path=\"redis\"}"),
+        1.0,
+        "{scrape}"
+    );
+    assert_eq!(
+        sample(&scrape, "mint_quote_quotes_repeated_total{path=\"redis\"}"),
+        1.0,
+        "{scrape}"
+    );
     assert!(mint.stop().await);
 }
 

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::cashu_mint::{build_mint, open_database, BuildError};
 use crate::config::Settings;
 use crate::keyset::{active_keyset, watch_active_keyset};
+use crate::metrics::MintMetrics;
 use crate::payment::MINING_SHARE_METHOD;
 use crate::quotes::QuoteIssuer;
 use crate::session::SessionContext;
@@ -53,6 +54,10 @@ pub struct RunningMint {
     pub sv2_addr: Option<SocketAddr>,
     /// Where the HTTP API listens, if enabled.
     pub http_addr: Option<SocketAddr>,
+    /// Where the metrics endpoint listens, if enabled.
+    pub metrics_addr: Option<SocketAddr>,
+    /// The mint's metrics.
+    pub metrics: MintMetrics,
     /// The CDK mint.
     pub mint: Arc<Mint>,
     /// The quote issuer (for tests and tools in the same process).
@@ -86,6 +91,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
 
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
+    let metrics = MintMetrics::new();
     let mut tasks = Vec::new();
     let keyset = watch_active_keyset(
         mint.clone(),
@@ -116,6 +122,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             setup_timeout: s.handshake_timeout(),
             max_in_flight: settings.mint.listener.max_in_flight_per_connection,
             keyset: keyset.clone(),
+            metrics: metrics.clone(),
         });
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
         tasks.push(tokio::spawn(server::accept_loop(
@@ -153,10 +160,48 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         http_addr = Some(local);
     }
 
+    let mut metrics_addr = None;
+    if let Some(addr) = settings.metrics_listen {
+        let listener = bind("metrics", addr).await?;
+        let local = listener.local_addr().map_err(|source| StartError::Bind {
+            what: "metrics",
+            addr,
+            source,
+        })?;
+        let served = metrics.clone();
+        let router = axum::Router::new().route(
+            "/metrics",
+            axum::routing::get(move || {
+                let text = served.render();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4",
+                        )],
+                        text,
+                    )
+                }
+            }),
+        );
+        let token = shutdown.clone();
+        tasks.push(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(token.cancelled_owned())
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "metrics endpoint stopped");
+            }
+        }));
+        tracing::info!(addr = %local, "metrics endpoint ready (GET /metrics)");
+        metrics_addr = Some(local);
+    }
+
     if settings.shared.redis.enabled {
         tasks.push(tokio::spawn(redis_consumer::run(
             settings.shared.redis.clone(),
             issuer.clone(),
+            metrics.clone(),
             keyset,
             shutdown.clone(),
         )));
@@ -165,6 +210,8 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     Ok(RunningMint {
         sv2_addr,
         http_addr,
+        metrics_addr,
+        metrics,
         mint,
         issuer,
         shutdown,

@@ -20,6 +20,9 @@ pub struct MintConfig {
     /// `[listener]`: limits of the Sv2 listener.
     #[serde(default)]
     pub listener: ListenerSection,
+    /// `[metrics]`: the Prometheus endpoint.
+    #[serde(default)]
+    pub metrics: MetricsSection,
     /// `[pools]`: who may create quotes.
     #[serde(default)]
     pub pools: PoolsSection,
@@ -109,6 +112,25 @@ impl Default for HttpSection {
     }
 }
 
+/// `[metrics]`.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct MetricsSection {
+    /// Whether to serve Prometheus metrics.
+    pub enabled: bool,
+    /// Address of the metrics endpoint (`GET /metrics`).
+    pub listen: String,
+}
+
+impl Default for MetricsSection {
+    fn default() -> Self {
+        MetricsSection {
+            enabled: true,
+            listen: "127.0.0.1:9091".into(),
+        }
+    }
+}
+
 /// `[listener]`.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
 #[serde(deny_unknown_fields, default)]
@@ -160,6 +182,8 @@ pub struct Settings {
     pub sv2_listen: SocketAddr,
     /// Where the HTTP API binds, if enabled.
     pub http_listen: Option<SocketAddr>,
+    /// Where the metrics endpoint binds, if enabled.
+    pub metrics_listen: Option<SocketAddr>,
 }
 
 impl Settings {
@@ -269,6 +293,15 @@ impl Settings {
         } else {
             None
         };
+        let metrics_listen = if mint.metrics.enabled {
+            Some(parse_addr(
+                mint_path,
+                "metrics.listen",
+                &mint.metrics.listen,
+            )?)
+        } else {
+            None
+        };
         Ok(Settings {
             mint,
             shared,
@@ -277,6 +310,7 @@ impl Settings {
             unit,
             sv2_listen,
             http_listen,
+            metrics_listen,
         })
     }
 
@@ -295,8 +329,14 @@ impl Settings {
         };
         settings.mint.mint.data_dir = data_dir.to_path_buf();
         settings.sv2_listen.set_port(0);
-        if let Some(http) = settings.http_listen.as_mut() {
-            http.set_port(0);
+        for addr in [
+            settings.http_listen.as_mut(),
+            settings.metrics_listen.as_mut(),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            addr.set_port(0);
         }
         settings
     }
@@ -346,6 +386,7 @@ mod tests {
         assert_eq!(settings.mint.mint.data_dir, Path::new("/tmp/x"));
         assert_eq!(settings.sv2_listen.port(), 0);
         assert_eq!(settings.http_listen.map(|a| a.port()), Some(0));
+        assert_eq!(settings.metrics_listen.map(|a| a.port()), Some(0));
     }
 
     #[test]

@@ -6,6 +6,7 @@ pub mod app;
 pub mod cashu_mint;
 pub mod config;
 pub mod keyset;
+pub mod metrics;
 pub mod payment;
 pub mod quotes;
 pub mod redis_consumer;

@@ -23,6 +23,7 @@ use serde_json::json;
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::{MintMetrics, Path};
 use crate::quotes::{QuoteError, QuoteIssuer};
 
 /// How long one `BLMOVE` waits for an entry; also how quickly the task
@@ -45,6 +46,7 @@ pub fn processing_key(config: &RedisConfig) -> String {
 pub async fn run(
     config: RedisConfig,
     issuer: QuoteIssuer,
+    metrics: MintMetrics,
     mut keyset: watch::Receiver<ActiveKeyset>,
     shutdown: CancellationToken,
 ) {
@@ -56,7 +58,7 @@ pub async fn run(
                 tracing::info!(url = %config.url, list = %config.create_quote_prefix, "redis consumer connected");
                 delay = BACKOFF_FIRST;
                 attempt = 0;
-                match consume(&mut con, &config, &issuer, &mut keyset, &shutdown).await {
+                match consume(&mut con, &config, &issuer, &metrics, &mut keyset, &shutdown).await {
                     Ok(()) => break,
                     Err(e) => tracing::warn!(error = %e, "redis connection lost"),
                 }
@@ -91,6 +93,7 @@ async fn consume(
     con: &mut MultiplexedConnection,
     config: &RedisConfig,
     issuer: &QuoteIssuer,
+    metrics: &MintMetrics,
     keyset: &mut watch::Receiver<ActiveKeyset>,
     shutdown: &CancellationToken,
 ) -> redis::RedisResult<()> {
@@ -135,7 +138,8 @@ async fn consume(
             )
             .await?;
         let Some(entry) = entry else { continue };
-        if let Some((reason, code)) = handle_entry(issuer, &entry).await {
+        if let Some((reason, code)) = handle_entry(issuer, metrics, &entry).await {
+            metrics.dead_lettered();
             let dead = json!({
                 "payload": entry,
                 "reason": reason,
@@ -151,10 +155,16 @@ async fn consume(
 
 /// Makes the quote for one entry. `Some((reason, code))` when the entry
 /// must go to the dead-letter list.
-async fn handle_entry(issuer: &QuoteIssuer, entry: &str) -> Option<(String, &'static str)> {
+async fn handle_entry(
+    issuer: &QuoteIssuer,
+    metrics: &MintMetrics,
+    entry: &str,
+) -> Option<(String, &'static str)> {
+    let started = std::time::Instant::now();
     let request = match JsonQuoteRequest::parse(entry, 0) {
         Ok(request) => request,
         Err(e) => {
+            metrics.quote_refused(Path::Redis, e.error_code());
             tracing::warn!(reason = %e, entry = %truncate(entry), "dead-lettering an unreadable redis entry");
             return Some((e.to_string(), e.error_code().as_str()));
         }
@@ -164,6 +174,7 @@ async fn handle_entry(issuer: &QuoteIssuer, entry: &str) -> Option<(String, &'st
         attempt += 1;
         match issuer.create(&request).await {
             Ok(quote) => {
+                metrics.quote_answered(Path::Redis, quote.repeated, started.elapsed());
                 tracing::info!(
                     path = "redis",
                     quote_id = %quote.quote_id,
@@ -181,6 +192,7 @@ async fn handle_entry(issuer: &QuoteIssuer, entry: &str) -> Option<(String, &'st
                 tokio::time::sleep(BACKOFF_FIRST * attempt).await;
             }
             Err(e) => {
+                metrics.quote_refused(Path::Redis, e.code());
                 tracing::warn!(reason = %e, header_hash = %request.header_hash, "dead-lettering a refused redis request");
                 return Some((e.to_string(), e.code().as_str()));
             }

@@ -40,6 +40,7 @@ pub async fn accept_loop(
         };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             tracing::warn!(%peer, max_connections, "refusing a connection: at the connection limit");
+            ctx.metrics.connection_refused();
             drop(stream);
             continue;
         };

@@ -23,6 +23,7 @@ use tokio::sync::{mpsc, watch, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
+use crate::metrics::{MintMetrics, Path};
 use crate::quotes::QuoteIssuer;
 
 /// What every session needs, shared by all of them.
@@ -41,6 +42,8 @@ pub struct SessionContext {
     pub max_in_flight: usize,
     /// The active keyset, announced after setup and on change.
     pub keyset: watch::Receiver<ActiveKeyset>,
+    /// Counters.
+    pub metrics: MintMetrics,
 }
 
 /// Why a session ended early. Logged; never crosses to another session.
@@ -66,6 +69,7 @@ pub async fn serve<S>(
 {
     let span = tracing::info_span!("session", %peer, pool = tracing::field::Empty);
     async move {
+        let _open = ctx.metrics.connection_opened();
         match run(stream, &ctx, &shutdown).await {
             Ok(()) => tracing::info!("connection closed"),
             Err(SessionEnd::Transport(transport::TransportError::Io(e))) => {
@@ -86,7 +90,9 @@ async fn run<S>(
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, mut writer) = transport::accept(stream, &ctx.keypair, &ctx.transport).await?;
+    let (mut reader, mut writer) = transport::accept(stream, &ctx.keypair, &ctx.transport)
+        .await
+        .inspect_err(|_| ctx.metrics.handshake_failed())?;
     let accepted: AcceptedPool = setup::respond(
         &mut reader,
         &mut writer,
@@ -94,7 +100,8 @@ where
         |key| ctx.allowed_pools.contains(key),
         ctx.setup_timeout,
     )
-    .await?;
+    .await
+    .inspect_err(|_| ctx.metrics.handshake_failed())?;
     tracing::Span::current().record("pool", tracing::field::display(&accepted.pool_key));
     tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
 
@@ -166,6 +173,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(e) if is_request_error(&e) => {
                 let request_id = e.request_id().unwrap_or(0);
                 tracing::warn!(request_id, code = %e.error_code(), reason = %e, "refused a malformed request");
+                ctx.metrics.quote_refused(Path::Sv2, e.error_code());
                 let answer = MintQuoteError::new(request_id, e.error_code(), e.to_string());
                 if answers.send(Message::MintQuoteError(answer)).await.is_err() {
                     return Ok(());
@@ -175,10 +183,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
             Err(e) => return Err(SessionEnd::Violation(e.to_string())),
         };
         let issuer = ctx.issuer.clone();
+        let metrics = ctx.metrics.clone();
         let answers = answers.clone();
         tokio::spawn(
             async move {
-                let answer = answer_request(&issuer, request).await;
+                let answer = answer_request(&issuer, &metrics, request).await;
                 // The writer only goes away when the connection is gone;
                 // the pool will resend on its next connection.
                 let _ = answers.send(answer).await;
@@ -211,6 +220,8 @@ async fn drain<R: AsyncRead + Unpin>(
             },
         };
         if let Ok(Message::MintQuoteRequest(request)) = Message::from_frame(&frame) {
+            ctx.metrics
+                .quote_refused(Path::Sv2, ErrorCode::ShuttingDown);
             let answer = MintQuoteError::new(
                 request.request_id,
                 ErrorCode::ShuttingDown,
@@ -238,10 +249,16 @@ fn is_request_error(e: &DecodeError) -> bool {
     )
 }
 
-async fn answer_request(issuer: &QuoteIssuer, request: MintQuoteRequest) -> Message {
+async fn answer_request(
+    issuer: &QuoteIssuer,
+    metrics: &MintMetrics,
+    request: MintQuoteRequest,
+) -> Message {
     let request_id = request.request_id;
+    let started = std::time::Instant::now();
     match issuer.create(&request).await {
         Ok(quote) => {
+            metrics.quote_answered(Path::Sv2, quote.repeated, started.elapsed());
             tracing::info!(
                 request_id,
                 quote_id = %quote.quote_id,
@@ -261,6 +278,7 @@ async fn answer_request(issuer: &QuoteIssuer, request: MintQuoteRequest) -> Mess
             })
         }
         Err(e) => {
+            metrics.quote_refused(Path::Sv2, e.code());
             tracing::warn!(request_id, header_hash = %request.header_hash, code = %e.code(), reason = %e, "quote refused");
             Message::MintQuoteError(MintQuoteError::new(request_id, e.code(), e.to_string()))
         }
