@@ -321,11 +321,29 @@ pub async fn connect<S: AsyncRead + AsyncWrite>(
     mint_key: &AuthorityPublicKey,
     config: &TransportConfig,
 ) -> Result<(FrameReader<ReadHalf<S>>, FrameWriter<WriteHalf<S>>), TransportError> {
+    initiate(stream, Some(mint_key), config).await
+}
+
+/// Like [`connect`] but accepts any responder: the channel is encrypted but
+/// the peer is not authenticated. Only for tools on a trusted network (the
+/// sniffer's `--trust-any-upstream`); a pool always pins the mint's key.
+pub async fn connect_unpinned<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    config: &TransportConfig,
+) -> Result<(FrameReader<ReadHalf<S>>, FrameWriter<WriteHalf<S>>), TransportError> {
+    initiate(stream, None, config).await
+}
+
+async fn initiate<S: AsyncRead + AsyncWrite>(
+    stream: S,
+    mint_key: Option<&AuthorityPublicKey>,
+    config: &TransportConfig,
+) -> Result<(FrameReader<ReadHalf<S>>, FrameWriter<WriteHalf<S>>), TransportError> {
     let (read, mut write) = tokio::io::split(stream);
     let mut reader = BufReader::new(read);
     let mut decoder = NoiseDecoder::new();
     let transport = with_timeout(config, async {
-        let initiator = Initiator::new(Some(mint_key.x_only()));
+        let initiator = Initiator::new(mint_key.map(AuthorityPublicKey::x_only));
         let (first, sent) = Handshake::initiator(initiator)
             .step_0()
             .map_err(|e| TransportError::Handshake(e.to_string()))?;
@@ -338,14 +356,15 @@ pub async fn connect<S: AsyncRead + AsyncWrite>(
         let reply = reply.payload().try_into().map_err(|_| {
             TransportError::Handshake("second handshake message has the wrong size".into())
         })?;
-        sent.step_2(reply).map_err(|e| match e {
-            codec_sv2::Error::NoiseSv2Error(noise_sv2::Error::InvalidCertificate(_)) => {
-                TransportError::CertificateRefused {
-                    pinned: *mint_key,
-                    reason: e.to_string(),
-                }
-            }
-            other => TransportError::Handshake(other.to_string()),
+        sent.step_2(reply).map_err(|e| match (e, mint_key) {
+            (
+                e @ codec_sv2::Error::NoiseSv2Error(noise_sv2::Error::InvalidCertificate(_)),
+                Some(pinned),
+            ) => TransportError::CertificateRefused {
+                pinned: *pinned,
+                reason: e.to_string(),
+            },
+            (other, _) => TransportError::Handshake(other.to_string()),
         })
     })
     .await?;
