@@ -8,10 +8,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-/// A free loopback port (bound then released).
+/// A loopback port that is free now, chosen below Linux's ephemeral range
+/// (32768..) so that the source ports of the tests' own client sockets can
+/// never take it between this call and the mint's bind.
 pub fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
+    use std::sync::atomic::{AtomicU16, Ordering};
+    // Spread processes apart, then walk upwards within the process.
+    static NEXT: AtomicU16 = AtomicU16::new(0);
+    let base = 20_000 + (std::process::id() % 600) as u16 * 20;
+    loop {
+        let port = base + NEXT.fetch_add(1, Ordering::Relaxed) % 12_000;
+        let port = if port >= 32_000 { port - 12_000 } else { port };
+        if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
 }
 
 /// The `mint-server` binary next to the test executable
@@ -42,19 +53,17 @@ pub struct MintProcessConfig {
     pub dir: PathBuf,
     /// Sv2 port.
     pub sv2_port: u16,
-    /// HTTP port.
-    pub http_port: u16,
     /// Redis url, if the Redis path is to run.
     pub redis_url: Option<String>,
 }
 
 impl MintProcessConfig {
-    /// Fresh ports in `dir`, no Redis.
+    /// A fresh Sv2 port in `dir`, no Redis. The HTTP API and the metrics
+    /// endpoint bind to any free port (tests reach them in-process).
     pub fn new(dir: &Path) -> Self {
         MintProcessConfig {
             dir: dir.to_path_buf(),
             sv2_port: free_port(),
-            http_port: free_port(),
             redis_url: None,
         }
     }
@@ -81,7 +90,12 @@ impl MintProcessConfig {
         let mint = Self::replace(
             &mint,
             "listen = \"127.0.0.1:3338\"",
-            &format!("listen = \"127.0.0.1:{}\"", self.http_port),
+            "listen = \"127.0.0.1:0\"",
+        );
+        let mint = Self::replace(
+            &mint,
+            "listen = \"127.0.0.1:9091\"",
+            "listen = \"127.0.0.1:0\"",
         );
         let mut shared = Self::replace(
             &shared,

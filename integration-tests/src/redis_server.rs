@@ -1,18 +1,14 @@
 //! A real `redis-server` on a free loopback port, stopped on drop.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::mint_process::free_port;
 
 /// A running `redis-server` with no persistence.
 pub struct RedisServer {
     child: Option<Child>,
     port: u16,
-}
-
-fn free_port() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind a free port");
-    listener.local_addr().expect("local addr").port()
 }
 
 impl RedisServer {

@@ -79,9 +79,13 @@ async fn a_request_the_mint_cannot_answer_in_time_ends_with_a_timeout() {
     let started = std::time::Instant::now();
     let err = client.request_quote(&share(&keyset, 1)).await.unwrap_err();
     assert_eq!(err, QuoteError::Timeout(Duration::from_millis(400)));
+    // The database stays locked until after this check, so the mint cannot
+    // answer at all: the client must end the request itself. The bound is
+    // loose because a loaded CI machine is slow, not because it may hang.
+    let took = started.elapsed();
     assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "resolved near its deadline"
+        took < Duration::from_secs(8),
+        "took {took:?} for a 400 ms deadline"
     );
     assert_eq!(client.stats().timed_out, 1);
     drop(lock);

@@ -123,6 +123,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             max_in_flight: settings.mint.listener.max_in_flight_per_connection,
             keyset: keyset.clone(),
             metrics: metrics.clone(),
+            shutdown_grace: settings.shutdown_grace(),
         });
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
         tasks.push(tokio::spawn(server::accept_loop(

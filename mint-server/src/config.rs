@@ -66,6 +66,10 @@ pub struct MintSection {
     /// answered `mint-busy`.
     #[serde(default = "default_max_pending_quotes")]
     pub max_pending_quotes: usize,
+    /// Quotes written in one database transaction, at most. Concurrent
+    /// requests are grouped; a lone request is written at once.
+    #[serde(default = "default_max_batch")]
+    pub max_batch: usize,
     /// Fee per thousand inputs of the unit's keyset (NUT-02).
     #[serde(default)]
     pub input_fee_ppk: u64,
@@ -88,6 +92,9 @@ fn default_quote_ttl_secs() -> u64 {
 }
 fn default_max_pending_quotes() -> usize {
     4096
+}
+fn default_max_batch() -> usize {
+    256
 }
 fn default_name() -> String {
     "mining-share mint".into()
@@ -254,6 +261,13 @@ impl Settings {
                 "must be at least 1",
             ));
         }
+        if mint.mint.max_batch == 0 {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.max_batch",
+                "must be at least 1",
+            ));
+        }
         if mint.mint.quote_ttl_secs == 0 {
             return Err(ConfigError::invalid(
                 mint_path,
@@ -347,6 +361,7 @@ impl Settings {
             max_amount: self.mint.mint.max_quote_amount,
             ttl_secs: self.mint.mint.quote_ttl_secs,
             max_pending: self.mint.mint.max_pending_quotes,
+            max_batch: self.mint.mint.max_batch,
         }
     }
 

@@ -8,6 +8,7 @@ pub mod config;
 pub mod keyset;
 pub mod metrics;
 pub mod payment;
+mod quote_writer;
 pub mod quotes;
 pub mod redis_consumer;
 pub mod server;

@@ -1,27 +1,29 @@
 //! Turning one share into one paid mint quote: the code both the Sv2 and
 //! the Redis paths call.
 //!
-//! A quote is created already PAID in one database transaction, so no one
-//! ever sees it UNPAID. The share's header hash is the quote's `request`,
-//! its `request_lookup_id` and its payment id, all three unique in CDK's
-//! schema: a second quote for one share cannot exist. A repeated request
-//! with the same content gets the first quote back; with other content, an
-//! error.
+//! A quote is created already PAID in the same database transaction that
+//! stores it, so no one ever sees it UNPAID, and it is answered only after
+//! that transaction has committed. The share's header hash is the quote's
+//! `request`, its `request_lookup_id` and its payment id, all three unique
+//! in CDK's schema: a second quote for one share cannot exist. A repeated
+//! request with the same content gets the first quote back; with other
+//! content, an error. The writing itself is done by [`crate::quote_writer`],
+//! which groups concurrent requests into one transaction.
 
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cdk::amount::Amount;
-use cdk::cdk_database::{self, MintDatabase, MintQuotesDatabase};
-use cdk::cdk_payment::{PaymentIdentifier, WaitPaymentResponse};
+use cdk::cdk_payment::PaymentIdentifier;
 use cdk::mint::MintQuote;
 use cdk::nuts::{CurrencyUnit, MintQuoteState, PublicKey};
 use cdk::Mint;
 use mint_quote_proto::{ErrorCode, HeaderHash, MintQuoteRequest, QuoteState, Unit};
 use serde_json::json;
-use tokio::sync::{Mutex, Semaphore};
+use tokio::sync::Semaphore;
 
 use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
+use crate::quote_writer::QuoteWriter;
 
 /// A quote as the pool is told about it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -96,7 +98,7 @@ impl QuoteError {
     }
 }
 
-fn internal(e: impl std::fmt::Display) -> QuoteError {
+pub(crate) fn internal(e: impl std::fmt::Display) -> QuoteError {
     QuoteError::Internal(e.to_string())
 }
 
@@ -117,39 +119,38 @@ pub struct IssuerLimits {
     /// Quotes waiting to be written, at most, before requests are refused
     /// as busy.
     pub max_pending: usize,
+    /// Quotes written in one transaction, at most.
+    pub max_batch: usize,
 }
 
 /// Creates paid quotes for shares. Cheap to clone; all clones share one
-/// write lock.
+/// writer.
 #[derive(Clone)]
 pub struct QuoteIssuer {
     mint: Arc<Mint>,
-    db: Database,
     unit: Unit,
     cdk_unit: CurrencyUnit,
     max_amount: u64,
     ttl_secs: u64,
-    /// File-backed cdk-sqlite holds its write transaction across awaits; two
-    /// writers at once on few tokio workers end in "database is locked".
-    /// Quote-creating transactions therefore run one at a time.
-    write_lock: Arc<Mutex<()>>,
-    /// Bounds the quotes waiting for the write lock across all connections
-    /// and the Redis path; beyond it requests are refused as busy.
+    writer: QuoteWriter,
+    /// Bounds the quotes waiting for the writer across all connections and
+    /// the Redis path; beyond it requests are refused as busy.
     pending: Arc<Semaphore>,
     max_pending: usize,
 }
 
 impl QuoteIssuer {
-    /// An issuer of `unit` quotes under `limits`.
+    /// An issuer of `unit` quotes under `limits`. Starts the writer task, so
+    /// it must be called within a tokio runtime.
     pub fn new(mint: Arc<Mint>, db: Database, unit: Unit, limits: IssuerLimits) -> Self {
+        let cdk_unit = cdk_unit(&unit);
         QuoteIssuer {
-            cdk_unit: cdk_unit(&unit),
+            writer: QuoteWriter::start(mint.clone(), db, limits.max_pending, limits.max_batch),
             mint,
-            db,
             unit,
+            cdk_unit,
             max_amount: limits.max_amount,
             ttl_secs: limits.ttl_secs,
-            write_lock: Arc::new(Mutex::new(())),
             pending: Arc::new(Semaphore::new(limits.max_pending)),
             max_pending: limits.max_pending,
         }
@@ -186,7 +187,8 @@ impl QuoteIssuer {
     }
 
     /// Creates the paid quote for `request`'s share, or returns the quote
-    /// made for it before if the content is the same.
+    /// made for it before if the content is the same. Returns once the
+    /// quote is committed to the database.
     pub async fn create(&self, request: &MintQuoteRequest) -> Result<IssuedQuote, QuoteError> {
         self.check(request)?;
         let _pending = self
@@ -194,17 +196,15 @@ impl QuoteIssuer {
             .try_acquire()
             .map_err(|_| QuoteError::Busy(self.max_pending))?;
         let share = request.header_hash.to_hex();
-        let lookup = PaymentIdentifier::CustomId(share.clone());
         let pubkey = PublicKey::from_slice(&request.locking_key.serialize()).map_err(internal)?;
-        let amount = Amount::new(request.amount, self.cdk_unit.clone());
         let now = unix_now();
         let quote = MintQuote::new(
             None,
             share.clone(),
             self.cdk_unit.clone(),
-            Some(amount.clone()),
+            Some(Amount::new(request.amount, self.cdk_unit.clone())),
             now.saturating_add(self.ttl_secs),
-            lookup.clone(),
+            PaymentIdentifier::CustomId(share),
             Some(pubkey),
             Amount::new(0, self.cdk_unit.clone()),
             Amount::new(0, self.cdk_unit.clone()),
@@ -215,62 +215,16 @@ impl QuoteIssuer {
             Vec::new(),
             Some(extra_json(request)),
         );
-
-        {
-            let _writer = self.write_lock.lock().await;
-            let mut tx = self.db.begin_transaction().await.map_err(internal)?;
-            match tx.add_mint_quote(quote).await {
-                Ok(mut acquired) => {
-                    let payment = WaitPaymentResponse {
-                        payment_identifier: lookup.clone(),
-                        payment_amount: amount,
-                        payment_id: share.clone(),
-                    };
-                    let paid = self
-                        .mint
-                        .pay_mint_quote(&mut tx, &mut acquired, payment)
-                        .await;
-                    match paid {
-                        Ok(_) => {
-                            tx.commit().await.map_err(internal)?;
-                            return Ok(self.issued(&acquired, request.header_hash, false));
-                        }
-                        Err(e) => {
-                            let _ = tx.rollback().await;
-                            return Err(internal(format!("paying quote for share {share}: {e}")));
-                        }
-                    }
-                }
-                Err(cdk_database::Error::Duplicate) => {
-                    let _ = tx.rollback().await;
-                }
-                Err(e) => {
-                    let _ = tx.rollback().await;
-                    return Err(internal(format!("storing quote for share {share}: {e}")));
-                }
-            }
-        }
-
-        // The share has a quote already: return it if it is the same request.
-        let existing = self
-            .db
-            .get_mint_quote_by_request_lookup_id(&lookup)
-            .await
-            .map_err(internal)?
-            .ok_or_else(|| {
-                internal(format!(
-                    "share {share} is a duplicate but its quote is not found"
-                ))
-            })?;
-        let differs = differences(&existing, request, &pubkey, &self.cdk_unit);
+        let written = self.writer.write(quote).await?;
+        let differs = differences(&written.quote, request, &pubkey, &self.cdk_unit);
         if !differs.is_empty() {
             return Err(QuoteError::DuplicateMismatch {
                 header_hash: request.header_hash,
-                quote_id: existing.id.to_string(),
+                quote_id: written.quote.id.to_string(),
                 differs: differs.join(", "),
             });
         }
-        Ok(self.issued(&existing, request.header_hash, true))
+        Ok(self.issued(&written.quote, request.header_hash, written.existed))
     }
 
     fn issued(&self, quote: &MintQuote, header_hash: HeaderHash, repeated: bool) -> IssuedQuote {

@@ -44,6 +44,8 @@ pub struct SessionContext {
     pub keyset: watch::Receiver<ActiveKeyset>,
     /// Counters.
     pub metrics: MintMetrics,
+    /// At shutdown, how long a session may keep draining.
+    pub shutdown_grace: Duration,
 }
 
 /// Why a session ended early. Logged; never crosses to another session.
@@ -202,18 +204,27 @@ fn all_permits(ctx: &SessionContext) -> u32 {
     u32::try_from(ctx.max_in_flight).unwrap_or(u32::MAX)
 }
 
-/// During shutdown: keeps reading while requests in flight finish, and
-/// answers every new request `shutting-down` so the pool knows at once to
-/// try again later rather than waiting for its deadline.
+/// During shutdown: keeps reading while requests in flight finish and
+/// while the pool is still sending, and answers every new request
+/// `shutting-down`, so the pool learns at once to send it again after
+/// reconnecting instead of waiting for its deadline. Ends once nothing is in
+/// flight and nothing has arrived for [`DRAIN_IDLE`], or after the grace
+/// period.
 async fn drain<R: AsyncRead + Unpin>(
     reader: &mut transport::FrameReader<R>,
     ctx: &Arc<SessionContext>,
     answers: &mpsc::Sender<Message>,
     in_flight: &Arc<Semaphore>,
 ) -> Result<(), SessionEnd> {
+    let give_up = tokio::time::Instant::now() + ctx.shutdown_grace;
     loop {
+        let settled = async {
+            let _all = in_flight.acquire_many(all_permits(ctx)).await;
+            tokio::time::sleep(DRAIN_IDLE).await;
+        };
         let frame = tokio::select! {
-            _ = in_flight.acquire_many(all_permits(ctx)) => return Ok(()),
+            _ = settled => return Ok(()),
+            _ = tokio::time::sleep_until(give_up) => return Ok(()),
             frame = reader.read_frame() => match frame? {
                 Some(frame) => frame,
                 None => return Ok(()),
@@ -233,6 +244,10 @@ async fn drain<R: AsyncRead + Unpin>(
         }
     }
 }
+
+/// How long a draining session waits for more frames once its requests in
+/// flight are done.
+const DRAIN_IDLE: Duration = Duration::from_millis(100);
 
 /// Whether a decode error is about a quote request, and so is answered
 /// rather than ending the connection.

@@ -1,0 +1,179 @@
+//! The one writer of mining-share quotes.
+//!
+//! All quote-creating writes go through one task. That serialises them,
+//! which file-backed cdk-sqlite needs (it holds a write transaction across
+//! awaits; overlapping writers end in "database is locked"), and lets the
+//! task group what is waiting into one transaction: under load a batch of
+//! quotes costs one commit instead of one each, and with nothing waiting a
+//! request is written at once, with no added delay. Every quote of a batch
+//! is answered only after the batch has committed, so an answered quote is
+//! durable.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use cdk::cdk_database::{self, MintDatabase, MintTransaction};
+use cdk::cdk_payment::WaitPaymentResponse;
+use cdk::mint::MintQuote;
+use cdk::Mint;
+use tokio::sync::{mpsc, oneshot};
+
+use crate::cashu_mint::Database;
+use crate::quotes::{internal, QuoteError};
+
+/// What the writer did with one quote.
+pub(crate) struct Written {
+    /// The stored quote: the one given, or the one the share already had.
+    pub quote: MintQuote,
+    /// True when the share already had a quote (this one was not stored).
+    pub existed: bool,
+}
+
+struct Job {
+    quote: MintQuote,
+    reply: oneshot::Sender<Result<Written, QuoteError>>,
+}
+
+/// Handle to the writer task. Cheap to clone; the task ends when the last
+/// handle is dropped.
+#[derive(Clone)]
+pub(crate) struct QuoteWriter {
+    jobs: mpsc::Sender<Job>,
+}
+
+impl QuoteWriter {
+    /// Starts the writer. `capacity` bounds the queue (callers hold a
+    /// pending slot, so it never fills); `max_batch` bounds a transaction.
+    pub(crate) fn start(mint: Arc<Mint>, db: Database, capacity: usize, max_batch: usize) -> Self {
+        let (jobs, queue) = mpsc::channel(capacity.max(1));
+        tokio::spawn(run(mint, db, queue, max_batch.max(1)));
+        QuoteWriter { jobs }
+    }
+
+    /// Stores `quote` (paid) unless its share has a quote already, and
+    /// returns once that is committed.
+    pub(crate) async fn write(&self, quote: MintQuote) -> Result<Written, QuoteError> {
+        let (reply, answer) = oneshot::channel();
+        self.jobs
+            .send(Job { quote, reply })
+            .await
+            .map_err(|_| internal("the quote writer has stopped"))?;
+        answer
+            .await
+            .unwrap_or_else(|_| Err(internal("the quote writer stopped before answering")))
+    }
+}
+
+async fn run(mint: Arc<Mint>, db: Database, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+    let mut jobs = Vec::with_capacity(max_batch);
+    // Waits for one job, then takes whatever else is already waiting.
+    while queue.recv_many(&mut jobs, max_batch).await > 0 {
+        let quotes: Vec<MintQuote> = jobs.iter().map(|j| j.quote.clone()).collect();
+        match write_batch(&mint, &db, &quotes).await {
+            Ok(written) => {
+                for (job, written) in jobs.drain(..).zip(written) {
+                    let _ = job.reply.send(Ok(written));
+                }
+            }
+            Err(e) if jobs.len() > 1 => {
+                // One quote can spoil a batch; write them one by one so the
+                // others still succeed and the culprit gets its own error.
+                tracing::warn!(batch = jobs.len(), error = %e, "batch failed; writing its quotes one by one");
+                for job in jobs.drain(..) {
+                    let result = write_batch(&mint, &db, std::slice::from_ref(&job.quote)).await;
+                    let _ = job.reply.send(
+                        result
+                            .map(|mut w| w.remove(0))
+                            .map_err(|e| internal(format!("share {}: {e}", job.quote.request))),
+                    );
+                }
+            }
+            Err(e) => {
+                for job in jobs.drain(..) {
+                    let _ = job
+                        .reply
+                        .send(Err(internal(format!("share {}: {e}", job.quote.request))));
+                }
+            }
+        }
+    }
+}
+
+/// Writes `quotes` in one transaction; `Ok` only once it has committed,
+/// with one result per quote, in order.
+async fn write_batch(
+    mint: &Mint,
+    db: &Database,
+    quotes: &[MintQuote],
+) -> Result<Vec<Written>, String> {
+    let mut tx = db.begin_transaction().await.map_err(|e| e.to_string())?;
+    match fill(mint, &mut tx, quotes).await {
+        Ok(written) => {
+            tx.commit().await.map_err(|e| format!("commit: {e}"))?;
+            Ok(written)
+        }
+        Err(e) => {
+            let _ = tx.rollback().await;
+            Err(e)
+        }
+    }
+}
+
+/// The transaction type CDK's mint database hands out.
+type Transaction = Box<dyn MintTransaction<cdk_database::Error> + Send + Sync>;
+
+async fn fill(
+    mint: &Mint,
+    tx: &mut Transaction,
+    quotes: &[MintQuote],
+) -> Result<Vec<Written>, String> {
+    let mut written: Vec<Written> = Vec::with_capacity(quotes.len());
+    // A share twice in one batch: the second gets the first's quote.
+    let mut first_of_share: HashMap<&str, usize> = HashMap::new();
+    for quote in quotes {
+        if let Some(&i) = first_of_share.get(quote.request.as_str()) {
+            let quote = written[i].quote.clone();
+            written.push(Written {
+                quote,
+                existed: true,
+            });
+            continue;
+        }
+        let lookup = quote.request_lookup_id.clone();
+        let existing = tx
+            .get_mint_quote_by_request_lookup_id(&lookup)
+            .await
+            .map_err(|e| format!("looking up share {}: {e}", quote.request))?;
+        let result = match existing {
+            Some(existing) => Written {
+                quote: existing.inner(),
+                existed: true,
+            },
+            None => {
+                let amount = quote
+                    .amount
+                    .clone()
+                    .ok_or_else(|| format!("quote for share {} has no amount", quote.request))?;
+                let mut stored = tx
+                    .add_mint_quote(quote.clone())
+                    .await
+                    .map_err(|e| format!("storing share {}: {e}", quote.request))?;
+                let payment = WaitPaymentResponse {
+                    payment_identifier: lookup,
+                    payment_amount: amount,
+                    payment_id: quote.request.clone(),
+                };
+                mint.pay_mint_quote(tx, &mut stored, payment)
+                    .await
+                    .map_err(|e| format!("paying share {}: {e}", quote.request))?;
+                Written {
+                    quote: stored.inner(),
+                    existed: false,
+                }
+            }
+        };
+        first_of_share.insert(quote.request.as_str(), written.len());
+        written.push(result);
+    }
+    Ok(written)
+}
