@@ -1,0 +1,323 @@
+//! `mint-bench`: how fast shares become quotes, side by side.
+//!
+//! `cargo run --release -p mint-bench` prints a table and writes it as
+//! JSON; `cargo run --release -p mint-bench -- soak` runs the mint binary
+//! through a million quotes and reports its memory. See
+//! docs/performance.md.
+
+mod codec;
+mod runs;
+mod stats;
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use mint_server::config::DatabaseKind;
+use serde::Serialize;
+
+use crate::stats::Latency;
+
+#[derive(Parser)]
+#[command(about = "Quote throughput and latency: ceiling, Sv2 path, Redis path")]
+struct Cli {
+    /// Quotes per throughput measurement (a tenth of it at concurrency 1).
+    #[arg(long, default_value_t = 20_000)]
+    count: u64,
+    /// Seconds of each fixed-load latency measurement.
+    #[arg(long, default_value_t = 3)]
+    seconds: u64,
+    /// Where to write the results as JSON.
+    #[arg(long, default_value = "target/mint-bench.json")]
+    json: PathBuf,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the mint-server binary (file database) through many quotes and
+    /// report its memory.
+    Soak {
+        /// Quotes to create.
+        #[arg(long, default_value_t = 1_000_000)]
+        count: u64,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
+}
+
+#[derive(Serialize)]
+struct Machine {
+    cores: usize,
+    cpu: String,
+    profile: &'static str,
+}
+
+fn machine() -> Machine {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|t| {
+            t.lines().find_map(|l| {
+                l.strip_prefix("model name")
+                    .map(|v| v.trim_start_matches([' ', '\t', ':']).to_owned())
+            })
+        })
+        .unwrap_or_else(|| "unknown".into());
+    Machine {
+        cores: std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1),
+        cpu,
+        profile: if cfg!(debug_assertions) {
+            "debug (numbers not meaningful)"
+        } else {
+            "release"
+        },
+    }
+}
+
+#[derive(Serialize)]
+struct Throughput {
+    concurrency: usize,
+    ceiling_qps: f64,
+    sv2_qps: f64,
+    sv2_over_ceiling: f64,
+}
+
+#[derive(Serialize)]
+struct FixedLoad {
+    offered_qps: u64,
+    achieved_qps: f64,
+    latency: Latency,
+}
+
+#[derive(Serialize)]
+struct DatabaseResults {
+    database: &'static str,
+    throughput: Vec<Throughput>,
+    latency: Vec<FixedLoad>,
+    redis_qps: f64,
+    sv2_over_redis: f64,
+}
+
+#[derive(Serialize)]
+struct Report {
+    machine: Machine,
+    codec_noise_round_trip_ns: CodecNs,
+    databases: Vec<DatabaseResults>,
+}
+
+#[derive(Serialize)]
+struct CodecNs {
+    request: f64,
+    response: f64,
+}
+
+fn sample_messages() -> (mint_quote_proto::Message, mint_quote_proto::Message) {
+    let keyset: mint_quote_proto::KeysetId = format!("01{}", "ab".repeat(32))
+        .parse()
+        .unwrap_or_else(|_| unreachable!());
+    let request = integration_tests::request(7, 4096, &keyset);
+    let response = mint_quote_proto::MintQuoteResponse {
+        request_id: 7,
+        quote_id: "01a20bfe-7e77-763c-9465-f8c46abd387f".into(),
+        amount: 4096,
+        unit: mint_quote_proto::Unit::hash(),
+        expires_at: 1_800_000_000,
+        state: mint_quote_proto::QuoteState::Paid,
+        header_hash: request.header_hash,
+    };
+    (
+        mint_quote_proto::Message::MintQuoteRequest(request),
+        mint_quote_proto::Message::MintQuoteResponse(response),
+    )
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() -> anyhow::Result<()> {
+    let cli = Cli::parse();
+    if let Some(Command::Soak { count, concurrency }) = cli.command {
+        return soak(count, concurrency).await;
+    }
+    let machine = machine();
+    eprintln!(
+        "machine: {} cores, {} ({})",
+        machine.cores, machine.cpu, machine.profile
+    );
+
+    let (request, response) = sample_messages();
+    let codec = CodecNs {
+        request: codec::noise_round_trip_ns(&request, 100_000).await?,
+        response: codec::noise_round_trip_ns(&response, 100_000).await?,
+    };
+    eprintln!(
+        "codec: request {:.0} ns, response {:.0} ns",
+        codec.request, codec.response
+    );
+
+    let mut databases = Vec::new();
+    for (name, kind) in [
+        ("sqlite file", DatabaseKind::Sqlite),
+        ("sqlite memory", DatabaseKind::Memory),
+    ] {
+        let mut throughput = Vec::new();
+        for concurrency in [1usize, 16, 256] {
+            let count = if concurrency == 1 {
+                cli.count / 10
+            } else {
+                cli.count
+            };
+            let ceiling = runs::ceiling(kind, count, concurrency).await?;
+            let sv2 = runs::sv2(kind, count, concurrency).await?;
+            eprintln!("{name}: concurrency {concurrency}: ceiling {ceiling:.0}/s, sv2 {sv2:.0}/s");
+            throughput.push(Throughput {
+                concurrency,
+                ceiling_qps: ceiling,
+                sv2_qps: sv2,
+                sv2_over_ceiling: sv2 / ceiling,
+            });
+        }
+        let mut latency = Vec::new();
+        for rate in [1000u64, 5000] {
+            let (l, achieved) = runs::sv2_latency(kind, rate, cli.seconds).await?;
+            eprintln!(
+                "{name}: {rate}/s offered: p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
+                l.p50_ms, l.p99_ms, l.max_ms
+            );
+            latency.push(FixedLoad {
+                offered_qps: rate,
+                achieved_qps: achieved,
+                latency: l,
+            });
+        }
+        let redis = runs::redis(kind, cli.count / 2).await?;
+        eprintln!("{name}: redis {redis:.0}/s");
+        let best_sv2 = throughput.iter().map(|t| t.sv2_qps).fold(0.0, f64::max);
+        databases.push(DatabaseResults {
+            database: name,
+            throughput,
+            latency,
+            redis_qps: redis,
+            sv2_over_redis: best_sv2 / redis,
+        });
+    }
+    let report = Report {
+        machine,
+        codec_noise_round_trip_ns: codec,
+        databases,
+    };
+    print_table(&report);
+    if let Some(dir) = cli.json.parent() {
+        std::fs::create_dir_all(dir).ok();
+    }
+    std::fs::write(&cli.json, serde_json::to_string_pretty(&report)?)
+        .with_context(|| format!("writing {}", cli.json.display()))?;
+    println!("\nwritten to {}", cli.json.display());
+    Ok(())
+}
+
+fn print_table(report: &Report) {
+    let m = &report.machine;
+    println!("\nmachine: {} cores, {} ({})", m.cores, m.cpu, m.profile);
+    println!(
+        "codec (encode+encrypt+decrypt+decode): request {:.0} ns, response {:.0} ns",
+        report.codec_noise_round_trip_ns.request, report.codec_noise_round_trip_ns.response
+    );
+    for db in &report.databases {
+        println!("\n{}", db.database);
+        println!(
+            "  {:>11} | {:>12} | {:>12} | {:>10}",
+            "in flight", "ceiling q/s", "Sv2 q/s", "Sv2/ceil"
+        );
+        for t in &db.throughput {
+            println!(
+                "  {:>11} | {:>12.0} | {:>12.0} | {:>9.0}%",
+                t.concurrency,
+                t.ceiling_qps,
+                t.sv2_qps,
+                t.sv2_over_ceiling * 100.0
+            );
+        }
+        for l in &db.latency {
+            println!(
+                "  offered {:>5}/s (achieved {:>6.0}/s): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
+                l.offered_qps, l.achieved_qps, l.latency.p50_ms, l.latency.p99_ms, l.latency.max_ms
+            );
+        }
+        println!(
+            "  Redis path: {:.0} q/s; best Sv2 / Redis = {:.1}x",
+            db.redis_qps, db.sv2_over_redis
+        );
+    }
+}
+
+async fn soak(count: u64, concurrency: usize) -> anyhow::Result<()> {
+    use integration_tests::{client_config, MintProcess, MintProcessConfig};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Arc;
+
+    let dir = tempfile::tempdir()?;
+    let mint = Arc::new(MintProcess::start(MintProcessConfig::new(dir.path())));
+    let mut config = client_config(&mint.sv2_address());
+    config.max_in_flight = concurrency;
+    let client = Arc::new(pool_client::MintQuoteClient::start(config));
+    let keyset = client
+        .wait_for_keyset(Duration::from_secs(10))
+        .await
+        .context("no keyset announced")?
+        .keyset_id;
+    let start_rss = mint.rss_kib().unwrap_or(0);
+    let done = Arc::new(AtomicU64::new(0));
+    let peak = Arc::new(AtomicU64::new(start_rss));
+    let sampler = {
+        let (mint, done, peak) = (mint.clone(), done.clone(), peak.clone());
+        tokio::spawn(async move {
+            let mut next_report = 0;
+            loop {
+                tokio::time::sleep(Duration::from_millis(500)).await;
+                let rss = mint.rss_kib().unwrap_or(0);
+                peak.fetch_max(rss, Ordering::Relaxed);
+                let n = done.load(Ordering::Relaxed);
+                if n >= next_report {
+                    println!("{n:>9} quotes: mint RSS {} MiB", rss / 1024);
+                    next_report += count / 10;
+                }
+                if n >= count {
+                    return;
+                }
+            }
+        })
+    };
+    let started = Instant::now();
+    let next = Arc::new(AtomicU64::new(0));
+    let mut workers = tokio::task::JoinSet::new();
+    for _ in 0..concurrency {
+        let (client, keyset, next, done) =
+            (client.clone(), keyset.clone(), next.clone(), done.clone());
+        workers.spawn(async move {
+            while next.fetch_add(1, Ordering::Relaxed) < count {
+                let n = done.load(Ordering::Relaxed);
+                client.request_quote(&runs::share(&keyset, n)).await?;
+                done.fetch_add(1, Ordering::Relaxed);
+            }
+            Ok::<(), pool_client::QuoteError>(())
+        });
+    }
+    while let Some(w) = workers.join_next().await {
+        w??;
+    }
+    let _ = sampler.await;
+    let end_rss = mint.rss_kib().unwrap_or(0);
+    println!(
+        "{count} quotes in {:.0} s ({:.0}/s); mint RSS {} MiB at start, {} MiB at the end, peak {} MiB",
+        started.elapsed().as_secs_f64(),
+        count as f64 / started.elapsed().as_secs_f64(),
+        start_rss / 1024,
+        end_rss / 1024,
+        peak.load(Ordering::Relaxed) / 1024
+    );
+    Ok(())
+}
