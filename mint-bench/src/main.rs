@@ -37,6 +37,21 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// One measurement of the ceiling or the Sv2 path, for profiling.
+    One {
+        /// `ceiling` or `sv2`.
+        #[arg(long, default_value = "ceiling")]
+        path: String,
+        /// `sqlite` (file) or `memory`.
+        #[arg(long, default_value = "sqlite")]
+        database: String,
+        /// Quotes.
+        #[arg(long, default_value_t = 20_000)]
+        count: u64,
+        /// Requests in flight.
+        #[arg(long, default_value_t = 256)]
+        concurrency: usize,
+    },
     /// Run the mint-server binary (file database) through many quotes and
     /// report its memory.
     Soak {
@@ -139,8 +154,28 @@ fn sample_messages() -> (mint_quote_proto::Message, mint_quote_proto::Message) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    if let Some(Command::Soak { count, concurrency }) = cli.command {
-        return soak(count, concurrency).await;
+    match cli.command {
+        Some(Command::Soak { count, concurrency }) => return soak(count, concurrency).await,
+        Some(Command::One {
+            path,
+            database,
+            count,
+            concurrency,
+        }) => {
+            let kind = if database == "memory" {
+                DatabaseKind::Memory
+            } else {
+                DatabaseKind::Sqlite
+            };
+            let rate = if path == "sv2" {
+                runs::sv2(kind, count, concurrency).await?
+            } else {
+                runs::ceiling(kind, count, concurrency).await?
+            };
+            println!("{path} on {database}, {concurrency} in flight: {rate:.0} quotes/s");
+            return Ok(());
+        }
+        None => {}
     }
     let machine = machine();
     eprintln!(

@@ -42,10 +42,25 @@ pub async fn start_mint(database: DatabaseKind, redis_url: Option<String>) -> an
     })
 }
 
+/// Share number `n`: a fresh header hash, and one of a few locking keys
+/// made once, so that generating keys (a scalar multiplication each) does
+/// not compete with the mint for the CPU while it is measured.
 pub fn share(keyset: &KeysetId, n: u64) -> Share {
-    let mut share = Share::from(integration_tests::request(0, 1 + n % 1000, keyset));
-    share.description = None;
-    share
+    static KEYS: std::sync::OnceLock<Vec<mint_quote_proto::LockingKey>> =
+        std::sync::OnceLock::new();
+    let keys = KEYS.get_or_init(|| {
+        (0..64)
+            .map(|_| integration_tests::locking_key().1)
+            .collect()
+    });
+    Share {
+        amount: 1 + n % 1000,
+        unit: mint_quote_proto::Unit::hash(),
+        header_hash: integration_tests::fresh_share(),
+        description: None,
+        locking_key: keys[(n % 64) as usize],
+        keyset_id: keyset.clone(),
+    }
 }
 
 /// Runs `count` jobs with `concurrency` workers; returns quotes per second.

@@ -8,6 +8,11 @@
 //! request is written at once, with no added delay. Every quote of a batch
 //! is answered only after the batch has committed, so an answered quote is
 //! durable.
+//!
+//! The task runs on a thread and runtime of its own: cdk-sqlite executes
+//! SQL synchronously on whatever thread polls it, so on the shared runtime
+//! every statement would stall one of its (few) workers, and the sessions'
+//! Noise and Sv2 work would stall the writer in turn.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +51,24 @@ impl QuoteWriter {
     /// pending slot, so it never fills); `max_batch` bounds a transaction.
     pub(crate) fn start(mint: Arc<Mint>, db: Database, capacity: usize, max_batch: usize) -> Self {
         let (jobs, queue) = mpsc::channel(capacity.max(1));
-        tokio::spawn(run(mint, db, queue, max_batch.max(1)));
+        let spawned = std::thread::Builder::new()
+            .name("quote-writer".into())
+            .spawn(move || {
+                match tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                {
+                    Ok(runtime) => runtime.block_on(run(mint, db, queue, max_batch.max(1))),
+                    // Dropping the queue makes every `write` fail with an
+                    // internal error that says the writer stopped.
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot start the quote writer's runtime")
+                    }
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::error!(error = %e, "cannot start the quote writer thread");
+        }
         QuoteWriter { jobs }
     }
 
