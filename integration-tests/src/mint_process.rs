@@ -31,19 +31,18 @@ pub fn mint_server_bin() -> PathBuf {
     if let Ok(path) = std::env::var("MINT_SERVER_BIN") {
         return PathBuf::from(path);
     }
-    let exe = std::env::current_exe().expect("the test executable's path");
-    // target/<profile>/deps/<test> -> target/<profile>/mint-server
-    let bin = exe
-        .parent()
-        .and_then(Path::parent)
-        .map(|dir| dir.join("mint-server"))
-        .expect("a target directory");
-    assert!(
-        bin.exists(),
-        "{} is missing: build it first (cargo build -p mint-server, or cargo test --workspace)",
-        bin.display()
-    );
-    bin
+    let exe = std::env::current_exe().expect("the executable's path");
+    // A test runs from target/<profile>/deps/, a binary (mint-bench) from
+    // target/<profile>/: look beside it, then one level up.
+    let dir = exe.parent().expect("the executable's directory");
+    let candidates = [dir.join("mint-server"), dir.join("../mint-server")];
+    match candidates.iter().find(|c| c.exists()) {
+        Some(bin) => bin.clone(),
+        None => panic!(
+            "{} is missing: build it first (cargo build -p mint-server, or cargo test --workspace)",
+            candidates[1].display()
+        ),
+    }
 }
 
 /// Where and how a mint process runs.
