@@ -22,7 +22,7 @@ use crate::session::SessionContext;
 use crate::{redis_consumer, server};
 
 /// How often the active keyset is checked for a rotation.
-const KEYSET_POLL: Duration = Duration::from_secs(5);
+const KEYSET_POLL: Duration = Duration::from_secs(1);
 
 /// Why the mint did not start.
 #[derive(Debug, thiserror::Error)]

@@ -1,0 +1,61 @@
+//! A keyset rotation is announced to connected pools (`ActiveKeyset`) and
+//! written to Redis, and quotes go on being made.
+
+use std::time::{Duration, Instant};
+
+use integration_tests as harness;
+use mint_quote_proto::{KeysetId, Message};
+use redis::Commands;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_keyset_is_announced_on_both_paths() {
+    let redis = harness::RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint_with_redis(dir.path(), redis.url()).await;
+    let (mut conn, first) = harness::Conn::ready(&mint).await;
+
+    let unit = mint_server::cashu_mint::cdk_unit(&first.unit);
+    let rotated = mint
+        .mint
+        .rotate_keyset(
+            unit,
+            mint_server::cashu_mint::keyset_amounts(),
+            0,
+            true,
+            None,
+        )
+        .await
+        .unwrap();
+    let new_id = KeysetId::from_slice(&rotated.id.to_bytes()).unwrap();
+    assert_ne!(new_id, first.keyset_id);
+
+    match tokio::time::timeout(Duration::from_secs(10), conn.next())
+        .await
+        .unwrap()
+    {
+        Message::ActiveKeyset(k) => assert_eq!(k.keyset_id, new_id, "the new keyset is announced"),
+        other => panic!("expected ActiveKeyset, got {other:?}"),
+    }
+    let mut con = redis.connection();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text: Option<String> = con.get("mint:keyset:active").unwrap();
+        let id = text
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .map(|v| v["id"].clone());
+        if id == Some(serde_json::json!(new_id.to_string())) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "redis still has {id:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Quotes under the new keyset, and under the old one (still a keyset of
+    // this mint), are made.
+    for (id, keyset) in [(1, &new_id), (2, &first.keyset_id)] {
+        conn.send(&Message::MintQuoteRequest(harness::request(id, 5, keyset)))
+            .await;
+        assert!(matches!(conn.next().await, Message::MintQuoteResponse(r) if r.request_id == id));
+    }
+    assert!(mint.stop().await);
+}
