@@ -13,6 +13,14 @@ async fn a_rotated_keyset_is_announced_on_both_paths() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint_with_redis(dir.path(), redis.url()).await;
     let (mut conn, first) = harness::Conn::ready(&mint).await;
+    let client = pool_client::MintQuoteClient::start(harness::client_config(
+        &mint.sv2_addr.unwrap().to_string(),
+    ));
+    let announced = client.wait_for_keyset(harness::TIMEOUT).await.unwrap();
+    assert_eq!(
+        announced.keyset_id, first.keyset_id,
+        "the client exposes the announced keyset"
+    );
 
     let unit = mint_server::cashu_mint::cdk_unit(&first.unit);
     let rotated = mint
@@ -35,6 +43,14 @@ async fn a_rotated_keyset_is_announced_on_both_paths() {
     {
         Message::ActiveKeyset(k) => assert_eq!(k.keyset_id, new_id, "the new keyset is announced"),
         other => panic!("expected ActiveKeyset, got {other:?}"),
+    }
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while client.active_keyset().map(|k| k.keyset_id) != Some(new_id.clone()) {
+        assert!(
+            Instant::now() < deadline,
+            "the client still exposes the old keyset"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let mut con = redis.connection();
     let deadline = Instant::now() + Duration::from_secs(10);
