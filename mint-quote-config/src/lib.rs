@@ -10,5 +10,5 @@
 mod load;
 mod shared;
 
-pub use load::{load_toml, parse_toml, ConfigError};
+pub use load::{load_toml, parse_toml, require_positive, ConfigError};
 pub use shared::{BusyPolicy, RedisConfig, SharedConfig, Sv2MessagingConfig};

@@ -48,6 +48,14 @@ impl ConfigError {
     }
 }
 
+/// Refuses the first of `fields` (`section.key`, value) that is zero.
+pub fn require_positive(path: &Path, fields: &[(&str, u64)]) -> Result<(), ConfigError> {
+    match fields.iter().find(|(_, value)| *value == 0) {
+        Some((key, _)) => Err(ConfigError::invalid(path, *key, "must be at least 1")),
+        None => Ok(()),
+    }
+}
+
 /// Parses `text` as the contents of `path` (used in error messages only).
 pub fn parse_toml<T: DeserializeOwned>(path: &Path, text: &str) -> Result<T, ConfigError> {
     toml::from_str(text).map_err(|e| ConfigError::Parse {

@@ -9,7 +9,7 @@ use mint_quote_proto::constants::{
 use mint_quote_proto::AuthorityPublicKey;
 use serde::Deserialize;
 
-use crate::load::{load_toml, parse_toml, ConfigError};
+use crate::load::{load_toml, parse_toml, require_positive, ConfigError};
 
 /// The whole shared file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -166,27 +166,20 @@ impl SharedConfig {
                 ),
             ));
         }
-        for (key, value) in [
-            ("sv2_messaging.handshake_timeout_ms", s.handshake_timeout_ms),
-            ("sv2_messaging.request_deadline_ms", s.request_deadline_ms),
-            ("sv2_messaging.reconnect_initial_ms", s.reconnect_initial_ms),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::invalid(path, key, "must be more than 0"));
-            }
-        }
+        require_positive(
+            path,
+            &[
+                ("sv2_messaging.handshake_timeout_ms", s.handshake_timeout_ms),
+                ("sv2_messaging.request_deadline_ms", s.request_deadline_ms),
+                ("sv2_messaging.reconnect_initial_ms", s.reconnect_initial_ms),
+                ("sv2_messaging.max_in_flight", s.max_in_flight as u64),
+            ],
+        )?;
         if s.reconnect_max_ms < s.reconnect_initial_ms {
             return Err(ConfigError::invalid(
                 path,
                 "sv2_messaging.reconnect_max_ms",
                 "must not be less than reconnect_initial_ms",
-            ));
-        }
-        if s.max_in_flight == 0 {
-            return Err(ConfigError::invalid(
-                path,
-                "sv2_messaging.max_in_flight",
-                "must be at least 1",
             ));
         }
         let r = &self.redis;

@@ -68,10 +68,35 @@ pub struct RunningMint {
     grace: Duration,
 }
 
-async fn bind(what: &'static str, addr: SocketAddr) -> Result<TcpListener, StartError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartError::Bind { what, addr, source })
+/// Binds `addr` and returns the listener with the address it got (the
+/// port is chosen by the OS when `addr` has port 0).
+async fn bind(
+    what: &'static str,
+    addr: SocketAddr,
+) -> Result<(TcpListener, SocketAddr), StartError> {
+    let bound = TcpListener::bind(addr).await;
+    let listener = bound.map_err(|source| StartError::Bind { what, addr, source })?;
+    let local = listener
+        .local_addr()
+        .map_err(|source| StartError::Bind { what, addr, source })?;
+    Ok((listener, local))
+}
+
+/// Serves `router` on `listener` until `shutdown`.
+fn spawn_http(
+    what: &'static str,
+    listener: TcpListener,
+    router: axum::Router,
+    shutdown: CancellationToken,
+) -> JoinHandle<()> {
+    tokio::spawn(async move {
+        let served = axum::serve(listener, router)
+            .with_graceful_shutdown(shutdown.cancelled_owned())
+            .await;
+        if let Err(e) = served {
+            tracing::error!(error = %e, "{what} endpoint stopped");
+        }
+    })
 }
 
 /// Starts everything `settings` enables. Sockets are bound before this
@@ -103,12 +128,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
 
     let mut sv2_addr = None;
     if settings.shared.sv2_messaging.enabled {
-        let listener = bind("Sv2", settings.sv2_listen).await?;
-        let addr = listener.local_addr().map_err(|source| StartError::Bind {
-            what: "Sv2",
-            addr: settings.sv2_listen,
-            source,
-        })?;
+        let (listener, addr) = bind("Sv2", settings.sv2_listen).await?;
         let s = &settings.shared.sv2_messaging;
         let ctx = Arc::new(SessionContext {
             issuer: issuer.clone(),
@@ -138,37 +158,19 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
 
     let mut http_addr = None;
     if let Some(addr) = settings.http_listen {
-        let listener = bind("HTTP", addr).await?;
-        let local = listener.local_addr().map_err(|source| StartError::Bind {
-            what: "HTTP",
-            addr,
-            source,
-        })?;
+        let (listener, local) = bind("HTTP", addr).await?;
         let router =
             cdk_axum::create_mint_router(mint.clone(), vec![MINING_SHARE_METHOD.to_owned()])
                 .await
                 .map_err(|e| StartError::Http(e.to_string()))?;
-        let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "http api stopped");
-            }
-        }));
+        tasks.push(spawn_http("HTTP API", listener, router, shutdown.clone()));
         tracing::info!(addr = %local, "Cashu HTTP API ready");
         http_addr = Some(local);
     }
 
     let mut metrics_addr = None;
     if let Some(addr) = settings.metrics_listen {
-        let listener = bind("metrics", addr).await?;
-        let local = listener.local_addr().map_err(|source| StartError::Bind {
-            what: "metrics",
-            addr,
-            source,
-        })?;
+        let (listener, local) = bind("metrics", addr).await?;
         let served = metrics.clone();
         let router = axum::Router::new().route(
             "/metrics",
@@ -185,15 +187,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
                 }
             }),
         );
-        let token = shutdown.clone();
-        tasks.push(tokio::spawn(async move {
-            let served = axum::serve(listener, router)
-                .with_graceful_shutdown(token.cancelled_owned())
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "metrics endpoint stopped");
-            }
-        }));
+        tasks.push(spawn_http("metrics", listener, router, shutdown.clone()));
         tracing::info!(addr = %local, "metrics endpoint ready (GET /metrics)");
         metrics_addr = Some(local);
     }

@@ -4,7 +4,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mint_quote_config::{load_toml, parse_toml, ConfigError, SharedConfig};
+use mint_quote_config::{load_toml, parse_toml, require_positive, ConfigError, SharedConfig};
 use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey, Unit};
 use serde::Deserialize;
 
@@ -247,49 +247,24 @@ impl Settings {
             .collect::<Result<Vec<AuthorityPublicKey>, _>>()?;
         let unit = Unit::new(&mint.mint.unit)
             .map_err(|e| ConfigError::invalid(mint_path, "mint.unit", e))?;
-        if mint.mint.max_quote_amount == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "mint.max_quote_amount",
-                "must be at least 1",
-            ));
-        }
-        if mint.mint.max_pending_quotes == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "mint.max_pending_quotes",
-                "must be at least 1",
-            ));
-        }
-        if mint.mint.max_batch == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "mint.max_batch",
-                "must be at least 1",
-            ));
-        }
-        if mint.mint.quote_ttl_secs == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "mint.quote_ttl_secs",
-                "must be at least 1",
-            ));
-        }
         let l = &mint.listener;
-        if l.max_connections == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "listener.max_connections",
-                "must be at least 1",
-            ));
-        }
-        if l.max_in_flight_per_connection == 0 {
-            return Err(ConfigError::invalid(
-                mint_path,
-                "listener.max_in_flight_per_connection",
-                "must be at least 1",
-            ));
-        }
+        require_positive(
+            mint_path,
+            &[
+                ("mint.max_quote_amount", mint.mint.max_quote_amount),
+                (
+                    "mint.max_pending_quotes",
+                    mint.mint.max_pending_quotes as u64,
+                ),
+                ("mint.max_batch", mint.mint.max_batch as u64),
+                ("mint.quote_ttl_secs", mint.mint.quote_ttl_secs),
+                ("listener.max_connections", l.max_connections as u64),
+                (
+                    "listener.max_in_flight_per_connection",
+                    l.max_in_flight_per_connection as u64,
+                ),
+            ],
+        )?;
         if l.cert_validity_secs < 60 {
             return Err(ConfigError::invalid(
                 mint_path,
