@@ -191,6 +191,22 @@ impl MintProcess {
         fs::read_to_string(&self.log).unwrap_or_default()
     }
 
+    /// Waits up to `timeout` for `text` to appear in the log (lines are
+    /// written after the event they report, so a test must not expect them
+    /// at once).
+    pub fn wait_for_log(&self, text: &str, timeout: Duration) -> bool {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if self.log().contains(text) {
+                return true;
+            }
+            if Instant::now() >= deadline {
+                return false;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// Its configuration.
     pub fn config(&self) -> &MintProcessConfig {
         &self.config

@@ -291,9 +291,10 @@ async fn scenario_5_a_redis_outage_leaves_sv2_working_and_redis_resumes() {
     );
     let dead: usize = redis::Commands::llen(&mut con, "mint:quotes:dead").unwrap();
     assert_eq!(dead, 0);
-    let log = mint.log();
     assert!(
-        log.contains("redis unreachable") || log.contains("redis connection lost"),
+        mint.wait_for_log("redis", harness::TIMEOUT)
+            && (mint.log().contains("redis unreachable")
+                || mint.log().contains("redis connection lost")),
         "the outage was logged"
     );
     eprintln!("300 sequential Sv2 quotes during the Redis outage took {during:?}");
@@ -379,7 +380,7 @@ async fn scenario_6_a_replayed_authentication_is_refused_by_the_real_mint() {
         other => panic!("a replayed proof must be refused, got {other:?}"),
     }
     assert!(
-        mint.log().contains("pool authentication failed"),
+        mint.wait_for_log("pool authentication failed", harness::TIMEOUT),
         "the refusal is logged"
     );
 }
@@ -493,7 +494,6 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
     tokio::time::sleep(Duration::from_millis(500)).await;
     healthy(client.clone(), keyset.clone()).await;
     let rss_after = mint.rss_kib().unwrap();
-    let log = mint.log();
     assert!(
         rss_after < rss_before + 64 * 1024,
         "memory grew from {rss_before} KiB to {rss_after} KiB"
@@ -506,7 +506,7 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
         "peer declared a frame payload",
     ] {
         assert!(
-            log.contains(reason),
+            mint.wait_for_log(reason, harness::TIMEOUT),
             "the mint did not log {reason:?}; tail:\n{}",
             mint.log_tail(30)
         );
