@@ -297,3 +297,82 @@ async fn each_path_survives_the_other_going_down() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// A peer that speaks the real protocol (real Noise, real setup) but
+/// answers a request under another id first: the client must drop that
+/// answer, count it, and still match the right one to its caller.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_answer_for_an_unknown_request_id_is_dropped_and_counted() {
+    use mint_quote_proto::transport::{self, TransportConfig};
+    use mint_quote_proto::{Message, MintQuoteResponse, QuoteState};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let address = listener.local_addr().unwrap().to_string();
+    let mint_keypair = {
+        let secret: mint_quote_proto::AuthoritySecretKey =
+            "wpRLddnhWjGZvYcE8m5GqMw9gRBHNNLSgnEFjbw49ktfTc3sB"
+                .parse()
+                .unwrap();
+        AuthorityKeypair::from_secret(secret)
+    };
+    let keyset: KeysetId = "009a1f293253e41e".parse().unwrap();
+    let announced = keyset.clone();
+    tokio::spawn(async move {
+        let (stream, _) = listener.accept().await.unwrap();
+        let (mut reader, mut writer) =
+            transport::accept(stream, &mint_keypair, &TransportConfig::default())
+                .await
+                .unwrap();
+        mint_quote_proto::setup::respond(
+            &mut reader,
+            &mut writer,
+            &mint_keypair.public(),
+            |_| true,
+            harness::TIMEOUT,
+        )
+        .await
+        .unwrap();
+        writer
+            .send_message(&Message::ActiveKeyset(mint_quote_proto::ActiveKeyset {
+                unit: mint_quote_proto::Unit::hash(),
+                keyset_id: announced,
+                input_fee_ppk: 0,
+            }))
+            .await
+            .unwrap();
+        let Message::MintQuoteRequest(request) = mint_quote_proto::setup::next_message(&mut reader)
+            .await
+            .unwrap()
+        else {
+            panic!("expected a request");
+        };
+        let answer = |request_id| {
+            Message::MintQuoteResponse(MintQuoteResponse {
+                request_id,
+                quote_id: format!("q{request_id}"),
+                amount: request.amount,
+                unit: request.unit.clone(),
+                expires_at: 0,
+                state: QuoteState::Paid,
+                header_hash: request.header_hash,
+            })
+        };
+        writer
+            .send_message(&answer(request.request_id.wrapping_add(1000)))
+            .await
+            .unwrap();
+        writer
+            .send_message(&answer(request.request_id))
+            .await
+            .unwrap();
+        // Keep the connection open until the client is done.
+        let _ = mint_quote_proto::setup::next_message(&mut reader).await;
+    });
+
+    let client = MintQuoteClient::start(harness::client_config(&address));
+    let s = share(&keyset, 3);
+    let quote = client.request_quote(&s).await.unwrap();
+    assert_eq!(quote.header_hash, s.header_hash);
+    assert_eq!(client.stats().unknown_answers, 1);
+    assert_eq!(client.stats().answered, 1);
+}
