@@ -113,11 +113,22 @@ pub enum TransportError {
 }
 
 /// The reading half of an established channel.
+///
+/// [`FrameReader::read_frame`] is cancel-safe: bytes of a frame read before
+/// a cancellation (a `select!` on shutdown) are kept and the next call
+/// carries on with them.
 pub struct FrameReader<R> {
     inner: BufReader<R>,
     decoder: NoiseDecoder,
     state: Option<TransportDecryptState>,
     max_payload_len: usize,
+    /// The decoder's current read window, filled here and handed to the
+    /// decoder only once complete.
+    window: Vec<u8>,
+    /// Bytes of `window` filled so far.
+    filled: usize,
+    /// Whether any byte of the current frame has been read.
+    mid_frame: bool,
 }
 
 /// The writing half of an established channel.
@@ -127,42 +138,52 @@ pub struct FrameWriter<W> {
     state: TransportEncryptState,
 }
 
-/// Fills `buf` from `reader`. `Ok(false)` means the stream ended cleanly
-/// before the first byte, which is only clean if `at_boundary`.
-async fn fill<R: AsyncRead + Unpin>(
-    reader: &mut R,
-    buf: &mut [u8],
-    at_boundary: bool,
-) -> Result<bool, TransportError> {
+/// Fills `buf` from `reader` (handshake messages; not cancel-safe, but a
+/// handshake is never raced against anything but its own timeout).
+async fn fill<R: AsyncRead + Unpin>(reader: &mut R, buf: &mut [u8]) -> Result<(), TransportError> {
     let mut filled = 0;
     while filled < buf.len() {
         let n = reader.read(&mut buf[filled..]).await?;
         if n == 0 {
-            if filled == 0 && at_boundary {
-                return Ok(false);
-            }
             return Err(TransportError::Truncated);
         }
         filled += n;
     }
-    Ok(true)
+    Ok(())
 }
 
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     /// Reads the next frame. `Ok(None)` when the peer closed the connection
     /// between frames.
     pub async fn read_frame(&mut self) -> Result<Option<Frame>, TransportError> {
-        let mut at_boundary = true;
         // The encrypted payload of a frame within the limit is at most this
         // long, and it fits one Noise chunk (see `TransportConfig::validate`),
         // so the decoder's first read window after the header is the exact
         // encrypted length and can be checked before anything is buffered.
         let max_window = self.max_payload_len + AEAD_MAC_LEN;
         loop {
+            if !self.window.is_empty() {
+                while self.filled < self.window.len() {
+                    // `read` is cancel-safe; the count is kept in `self`.
+                    let n = self.inner.read(&mut self.window[self.filled..]).await?;
+                    if n == 0 {
+                        if !self.mid_frame {
+                            return Ok(None);
+                        }
+                        return Err(TransportError::Truncated);
+                    }
+                    self.filled += n;
+                    self.mid_frame = true;
+                }
+                self.decoder.writable().copy_from_slice(&self.window);
+                self.window.clear();
+                self.filled = 0;
+            }
             let state = self.state.take().ok_or(TransportError::Broken)?;
             match self.decoder.next_transport_frame(state) {
                 Ok(Decrypted::Frame(frame, state)) => {
                     self.state = Some(state);
+                    self.mid_frame = false;
                     return Ok(Some(Frame::from_serialized(frame)));
                 }
                 Ok(Decrypted::Incomplete(window, state)) => {
@@ -174,14 +195,7 @@ impl<R: AsyncRead + Unpin> FrameReader<R> {
                             limit: self.max_payload_len,
                         });
                     }
-                    if window == 0 {
-                        continue;
-                    }
-                    let buf = self.decoder.writable();
-                    if !fill(&mut self.inner, buf, at_boundary).await? {
-                        return Ok(None);
-                    }
-                    at_boundary = false;
+                    self.window.resize(window, 0);
                 }
                 Err(e) => return Err(TransportError::Decrypt(e.to_string())),
             }
@@ -236,11 +250,7 @@ where
         {
             Decoded::Frame(message) => return Ok(message),
             Decoded::Incomplete(0) => continue,
-            Decoded::Incomplete(_) => {
-                if !fill(reader, decoder.writable(), false).await? {
-                    return Err(TransportError::Truncated);
-                }
-            }
+            Decoded::Incomplete(_) => fill(reader, decoder.writable()).await?,
         }
     }
 }
@@ -260,6 +270,9 @@ fn into_halves<S: AsyncRead + AsyncWrite>(
             decoder,
             state: Some(decrypt),
             max_payload_len: config.max_payload_len,
+            window: Vec::new(),
+            filled: 0,
+            mid_frame: false,
         },
         FrameWriter {
             inner: BufWriter::new(writer),

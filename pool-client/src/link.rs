@@ -97,7 +97,8 @@ enum Action {
     Shutdown,
     Command(Command),
     Connect,
-    Connected(Result<Connected, Failure>),
+    // Boxed: a connection's two halves are large next to the other variants.
+    Connected(Box<Result<Connected, Failure>>),
     Event(Event),
     Sweep,
 }
@@ -161,10 +162,10 @@ impl Link {
                 State::Connecting(handle) => tokio::select! {
                     _ = self.shutdown.cancelled() => Action::Shutdown,
                     c = self.commands.recv() => c.map_or(Action::Shutdown, Action::Command),
-                    r = handle => Action::Connected(r.unwrap_or_else(|e| Err(Failure {
+                    r = handle => Action::Connected(Box::new(r.unwrap_or_else(|e| Err(Failure {
                         reason: format!("connect task failed: {e}"),
                         fatal: None,
-                    }))),
+                    })))),
                     _ = sweep.tick() => Action::Sweep,
                 },
                 State::Up(up) => tokio::select! {
@@ -178,7 +179,7 @@ impl Link {
                 Action::Shutdown => break,
                 Action::Command(command) => self.on_command(command),
                 Action::Connect => self.start_connecting(),
-                Action::Connected(result) => self.on_connected(result),
+                Action::Connected(result) => self.on_connected(*result),
                 Action::Event(event) => self.on_event(event),
                 Action::Sweep => self.sweep(),
             }
