@@ -30,13 +30,13 @@ async fn a_share_becomes_one_paid_quote_and_a_repeat_gets_the_same_quote() {
     let (issuer, db, keyset) = issuer(dir.path()).await;
     let request = harness::request(1, 64, &keyset);
     let quote = issuer.create(&request).await.unwrap();
-    assert_eq!(quote.state, QuoteState::Paid);
-    assert_eq!(quote.amount, 64);
+    assert_eq!(quote.response.state, QuoteState::Paid);
+    assert_eq!(quote.response.amount, 64);
     assert!(!quote.repeated);
 
     let stored = db.get_mint_quotes().await.unwrap();
     assert_eq!(stored.len(), 1);
-    assert_eq!(stored[0].id.to_string(), quote.quote_id);
+    assert_eq!(stored[0].id.to_string(), quote.response.quote_id);
     assert_eq!(stored[0].amount_paid().value(), 64);
     assert_eq!(
         stored[0].pubkey.unwrap().to_bytes().to_vec(),
@@ -44,7 +44,7 @@ async fn a_share_becomes_one_paid_quote_and_a_repeat_gets_the_same_quote() {
     );
 
     let again = issuer.create(&request).await.unwrap();
-    assert_eq!(again.quote_id, quote.quote_id);
+    assert_eq!(again.response.quote_id, quote.response.quote_id);
     assert!(again.repeated);
     assert_eq!(db.get_mint_quotes().await.unwrap().len(), 1);
 
@@ -111,7 +111,7 @@ async fn concurrent_creations_on_a_file_database_all_succeed() {
     }
     let mut ids = Vec::new();
     for task in tasks {
-        ids.push(task.await.unwrap().unwrap().quote_id);
+        ids.push(task.await.unwrap().unwrap().response.quote_id);
     }
     ids.dedup();
     assert_eq!(ids.len(), 1, "one share, one quote");

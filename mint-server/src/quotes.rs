@@ -18,28 +18,20 @@ use cdk::cdk_payment::PaymentIdentifier;
 use cdk::mint::MintQuote;
 use cdk::nuts::{CurrencyUnit, MintQuoteState, PublicKey};
 use cdk::Mint;
-use mint_quote_proto::{ErrorCode, HeaderHash, MintQuoteRequest, QuoteState, Unit};
+use mint_quote_proto::{
+    ErrorCode, HeaderHash, MintQuoteRequest, MintQuoteResponse, QuoteState, Unit,
+};
 use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
 use crate::quote_writer::QuoteWriter;
 
-/// A quote as the pool is told about it.
+/// A quote made (or found) for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct IssuedQuote {
-    /// CDK's quote id.
-    pub quote_id: String,
-    /// Amount.
-    pub amount: u64,
-    /// Unit.
-    pub unit: Unit,
-    /// Unix time after which the quote expires.
-    pub expires_at: u64,
-    /// State now.
-    pub state: QuoteState,
-    /// The share.
-    pub header_hash: HeaderHash,
+    /// The answer to send, under the request's id.
+    pub response: MintQuoteResponse,
     /// True when this request repeated an earlier one and got its quote.
     pub repeated: bool,
 }
@@ -224,23 +216,23 @@ impl QuoteIssuer {
                 differs: differs.join(", "),
             });
         }
-        Ok(self.issued(&written.quote, request.header_hash, written.existed))
-    }
-
-    fn issued(&self, quote: &MintQuote, header_hash: HeaderHash, repeated: bool) -> IssuedQuote {
-        IssuedQuote {
-            quote_id: quote.id.to_string(),
-            amount: quote.amount.as_ref().map(|a| a.value()).unwrap_or(0),
-            unit: self.unit.clone(),
-            expires_at: quote.expiry,
-            state: match quote.state() {
-                MintQuoteState::Unpaid => QuoteState::Unpaid,
-                MintQuoteState::Paid => QuoteState::Paid,
-                MintQuoteState::Issued => QuoteState::Issued,
+        let quote = &written.quote;
+        Ok(IssuedQuote {
+            response: MintQuoteResponse {
+                request_id: request.request_id,
+                quote_id: quote.id.to_string(),
+                amount: quote.amount.as_ref().map(|a| a.value()).unwrap_or(0),
+                unit: self.unit.clone(),
+                expires_at: quote.expiry,
+                state: match quote.state() {
+                    MintQuoteState::Unpaid => QuoteState::Unpaid,
+                    MintQuoteState::Paid => QuoteState::Paid,
+                    MintQuoteState::Issued => QuoteState::Issued,
+                },
+                header_hash: request.header_hash,
             },
-            header_hash,
-            repeated,
-        }
+            repeated: written.existed,
+        })
     }
 }
 

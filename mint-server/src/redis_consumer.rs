@@ -177,9 +177,9 @@ async fn handle_entry(
                 metrics.quote_answered(Path::Redis, quote.repeated, started.elapsed());
                 tracing::info!(
                     path = "redis",
-                    quote_id = %quote.quote_id,
-                    header_hash = %quote.header_hash,
-                    amount = quote.amount,
+                    quote_id = %quote.response.quote_id,
+                    header_hash = %quote.response.header_hash,
+                    amount = quote.response.amount,
                     repeated = quote.repeated,
                     "quote created"
                 );

@@ -16,7 +16,7 @@ use mint_quote_proto::setup::{self, AcceptedPool};
 use mint_quote_proto::transport::{self, FrameWriter, TransportConfig};
 use mint_quote_proto::{
     ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, ErrorCode, Message,
-    MintQuoteError, MintQuoteRequest, MintQuoteResponse,
+    MintQuoteError, MintQuoteRequest,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, Semaphore};
@@ -274,23 +274,16 @@ async fn answer_request(
     match issuer.create(&request).await {
         Ok(quote) => {
             metrics.quote_answered(Path::Sv2, quote.repeated, started.elapsed());
+            let r = &quote.response;
             tracing::info!(
                 request_id,
-                quote_id = %quote.quote_id,
-                header_hash = %quote.header_hash,
-                amount = quote.amount,
+                quote_id = %r.quote_id,
+                header_hash = %r.header_hash,
+                amount = r.amount,
                 repeated = quote.repeated,
                 "quote created"
             );
-            Message::MintQuoteResponse(MintQuoteResponse {
-                request_id,
-                quote_id: quote.quote_id,
-                amount: quote.amount,
-                unit: quote.unit,
-                expires_at: quote.expires_at,
-                state: quote.state,
-                header_hash: quote.header_hash,
-            })
+            Message::MintQuoteResponse(quote.response)
         }
         Err(e) => {
             metrics.quote_refused(Path::Sv2, e.code());
