@@ -90,6 +90,22 @@ impl Conn {
         self.writer.flush().await.expect("flush");
     }
 
+    /// Writes a frame whose header declares a 16 MiB payload (the largest
+    /// the Sv2 length field allows); the mint must close the connection
+    /// before reading it, so write errors are expected and ignored.
+    pub async fn send_16mib_frame(&mut self) {
+        let payload = vec![0u8; (1 << 24) - 1];
+        let frame = mint_quote_proto::Frame::new(
+            mint_quote_proto::constants::EXTENSION_TYPE_MINT_QUOTE,
+            false,
+            mint_quote_proto::constants::mint_quote::MINT_QUOTE_REQUEST,
+            &payload,
+        )
+        .expect("16 MiB - 1 fits the length field");
+        let _ = self.writer.write_frame(frame).await;
+        let _ = self.writer.flush().await;
+    }
+
     /// The next message, within the test timeout.
     pub async fn next(&mut self) -> Message {
         tokio::time::timeout(TIMEOUT, setup::next_message(&mut self.reader))
@@ -105,4 +121,21 @@ impl Conn {
             Ok(Ok(None)) | Ok(Err(_))
         )
     }
+}
+
+/// A valid `SetupConnection` for the mint-quote protocol, sent by tests
+/// that run the setup sequence by hand.
+pub fn setup_connection(vendor: &str) -> Message {
+    Message::SetupConnection(mint_quote_proto::SetupConnection {
+        protocol: mint_quote_proto::constants::MINT_QUOTE_PROTOCOL,
+        min_version: mint_quote_proto::constants::PROTOCOL_VERSION,
+        max_version: mint_quote_proto::constants::PROTOCOL_VERSION,
+        flags: 0,
+        endpoint_host: String::new(),
+        endpoint_port: 0,
+        vendor: vendor.into(),
+        hardware_version: String::new(),
+        firmware: String::new(),
+        device_id: String::new(),
+    })
 }

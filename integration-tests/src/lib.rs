@@ -15,11 +15,11 @@ pub mod shares;
 /// How long a test waits for any one answer before it fails.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
-pub use conn::Conn;
+pub use conn::{setup_connection, Conn};
 pub use mint::{
     client_config, dev_mint_key, dev_pool, settings, start_mint, start_mint_with_redis,
     stored_quotes,
 };
 pub use mint_process::{MintProcess, MintProcessConfig};
-pub use redis_server::RedisServer;
+pub use redis_server::{push_request, RedisServer};
 pub use shares::{fresh_share, locking_key, request};

@@ -92,3 +92,11 @@ impl Drop for RedisServer {
         self.stop();
     }
 }
+
+/// `RPUSH`es `request` as the JSON pools send today onto the default
+/// request list, as a pool would.
+pub fn push_request(con: &mut redis::Connection, request: &mint_quote_proto::MintQuoteRequest) {
+    let json = mint_quote_proto::json::JsonQuoteRequest::from_request(request).to_json();
+    let pushed: redis::RedisResult<usize> = redis::Commands::rpush(con, "mint:quotes:create", json);
+    pushed.expect("RPUSH to the test redis");
+}

@@ -252,9 +252,7 @@ async fn scenario_5_a_redis_outage_leaves_sv2_working_and_redis_resumes() {
     let mut pushed = Vec::new();
     for i in 0..50 {
         let s = share(&keyset, 1 + i);
-        let json =
-            mint_quote_proto::json::JsonQuoteRequest::from_request(&s.to_request(0)).to_json();
-        let _: usize = redis::Commands::rpush(&mut con, "mint:quotes:create", json).unwrap();
+        harness::push_request(&mut con, &s.to_request(0));
         pushed.push(s.header_hash.to_hex());
     }
     wait_for_count(&mint, 50).await;
@@ -278,9 +276,7 @@ async fn scenario_5_a_redis_outage_leaves_sv2_working_and_redis_resumes() {
     let mut con = redis.connection();
     for i in 0..50 {
         let s = share(&keyset, 100 + i);
-        let json =
-            mint_quote_proto::json::JsonQuoteRequest::from_request(&s.to_request(0)).to_json();
-        let _: usize = redis::Commands::rpush(&mut con, "mint:quotes:create", json).unwrap();
+        harness::push_request(&mut con, &s.to_request(0));
         pushed.push(s.header_hash.to_hex());
     }
     wait_for_count(&mint, 400).await;
@@ -317,19 +313,10 @@ async fn scenario_6_a_replayed_authentication_is_refused_by_the_real_mint() {
         )
         .await
         .unwrap();
-        let setup = Message::SetupConnection(mint_quote_proto::SetupConnection {
-            protocol: 3,
-            min_version: 2,
-            max_version: 2,
-            flags: 0,
-            endpoint_host: String::new(),
-            endpoint_port: 0,
-            vendor: "attacker".into(),
-            hardware_version: String::new(),
-            firmware: String::new(),
-            device_id: String::new(),
-        });
-        writer.send_message(&setup).await.unwrap();
+        writer
+            .send_message(&harness::setup_connection("attacker"))
+            .await
+            .unwrap();
         mint_quote_proto::setup::next_message(&mut reader)
             .await
             .unwrap();
@@ -467,15 +454,7 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
             "round {round}"
         );
         // A 16 MiB length field on another connection: closed.
-        let frame = Frame::new(
-            EXTENSION_TYPE_MINT_QUOTE,
-            false,
-            0x80,
-            &vec![0u8; (1 << 24) - 1],
-        )
-        .unwrap();
-        let _ = conn.writer.write_frame(frame).await;
-        let _ = conn.writer.flush().await;
+        conn.send_16mib_frame().await;
         assert!(
             conn.is_closed().await,
             "oversized frame closes its connection"

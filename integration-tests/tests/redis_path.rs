@@ -134,8 +134,7 @@ async fn redis_going_away_leaves_sv2_working_and_the_consumer_comes_back() {
 
     let redis = harness::RedisServer::start_on(port);
     let mut con = redis.connection();
-    let json = JsonQuoteRequest::from_request(&harness::request(0, 3, &keyset)).to_json();
-    let _: usize = con.rpush("mint:quotes:create", &json).unwrap();
+    harness::push_request(&mut con, &harness::request(0, 3, &keyset));
     wait_for_quotes(&mint, 21).await;
     assert!(mint.stop().await);
 }
