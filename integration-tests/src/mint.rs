@@ -76,3 +76,21 @@ pub fn client_config(address: &str) -> ClientConfig {
         reconnect_max: Duration::from_millis(500),
     }
 }
+
+/// Waits until `client` has had at least `count` quotes answered, and
+/// returns how many it had then: a test uses it to act (kill, stop) in the
+/// middle of a run whatever the speed of the machine.
+pub async fn wait_until_answered(client: &pool_client::MintQuoteClient, count: u64) -> u64 {
+    let deadline = tokio::time::Instant::now() + crate::TIMEOUT;
+    loop {
+        let answered = client.stats().answered;
+        if answered >= count {
+            return answered;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "only {answered} of {count} quotes answered in time"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+}

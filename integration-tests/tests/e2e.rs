@@ -195,8 +195,14 @@ async fn scenario_4_sigterm_answers_what_is_in_flight_and_exits_0() {
         let (client, s) = (client.clone(), share(&keyset, 1 + i % 50));
         tasks.spawn(async move { client.request_quote(&s).await });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // SIGTERM once a tenth of the run is answered, so that the stop meets
+    // requests in flight.
+    let answered = harness::wait_until_answered(&client, 300).await;
     let status = mint.terminate(Duration::from_secs(15));
+    assert!(
+        answered < 3000,
+        "the stop came mid-run ({answered} of 3000 answered)"
+    );
     let log = mint.log_tail(15);
     assert_eq!(
         status.and_then(|s| s.code()),

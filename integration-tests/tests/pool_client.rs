@@ -199,8 +199,14 @@ async fn a_mint_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing()
         let (client, share) = (client.clone(), share(&keyset, 1 + i % 100));
         tasks.spawn(async move { client.request_quote(&share).await });
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Kill it once a tenth of the run is answered: the rest is in flight
+    // or not yet sent.
+    let answered = harness::wait_until_answered(&client, count / 10).await;
     mint.kill();
+    assert!(
+        answered < count,
+        "the kill came mid-run ({answered} of {count} answered)"
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     mint.restart();
 
