@@ -85,7 +85,7 @@ impl Conn {
             let frame = Message::MintQuoteRequest(request)
                 .to_frame()
                 .expect("encodable request");
-            self.writer.write_frame(frame).await.expect("write");
+            self.writer.write_frame(&frame).await.expect("write");
         }
         self.writer.flush().await.expect("flush");
     }
@@ -102,7 +102,7 @@ impl Conn {
             &payload,
         )
         .expect("16 MiB - 1 fits the length field");
-        let _ = self.writer.write_frame(frame).await;
+        let _ = self.writer.write_frame(&frame).await;
         let _ = self.writer.flush().await;
     }
 

@@ -409,11 +409,11 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
         let (mut pool, _) = harness::Conn::ready_at(&address).await;
         // Unknown extension and unknown message type: ignored.
         pool.writer
-            .write_frame(Frame::new(0x4001, false, 7, &[0; 40]).unwrap())
+            .write_frame(&Frame::new(0x4001, false, 7, &[0; 40]).unwrap())
             .await
             .unwrap();
         pool.writer
-            .write_frame(Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xee, &[0; 8]).unwrap())
+            .write_frame(&Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xee, &[0; 8]).unwrap())
             .await
             .unwrap();
         // Truncated payload, invalid locking key, amount 0, unit sat: answered.
@@ -433,12 +433,12 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
                 payload,
             )
             .unwrap();
-            pool.writer.write_frame(frame).await.unwrap();
+            pool.writer.write_frame(&frame).await.unwrap();
         }
         let mut sat = request.clone();
         sat.unit = Unit::new("sat").unwrap();
         pool.writer
-            .write_frame(Message::MintQuoteRequest(sat).to_frame().unwrap())
+            .write_frame(&Message::MintQuoteRequest(sat).to_frame().unwrap())
             .await
             .unwrap();
         pool.writer.flush().await.unwrap();

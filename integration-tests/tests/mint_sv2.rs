@@ -37,7 +37,7 @@ async fn send_patched(
         &payload,
     )
     .unwrap();
-    conn.writer.write_frame(frame).await.unwrap();
+    conn.writer.write_frame(&frame).await.unwrap();
     conn.writer.flush().await.unwrap();
 }
 
@@ -111,7 +111,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     let sender = tokio::spawn(async move {
         for request in to_send {
             writer
-                .write_frame(Message::MintQuoteRequest(request).to_frame().unwrap())
+                .write_frame(&Message::MintQuoteRequest(request).to_frame().unwrap())
                 .await
                 .unwrap();
         }
@@ -211,11 +211,11 @@ async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up()
     // A frame of an unknown extension and one of an unknown message type
     // are ignored; the connection goes on.
     conn.writer
-        .write_frame(Frame::new(0x4000, false, 0x01, &[1, 2, 3]).unwrap())
+        .write_frame(&Frame::new(0x4000, false, 0x01, &[1, 2, 3]).unwrap())
         .await
         .unwrap();
     conn.writer
-        .write_frame(Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xf0, &[]).unwrap())
+        .write_frame(&Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xf0, &[]).unwrap())
         .await
         .unwrap();
     conn.send(&Message::MintQuoteRequest(quote_request(19, ks)))
@@ -336,7 +336,7 @@ async fn hostile_connections_end_alone_while_a_healthy_pool_keeps_working() {
     let mut malformed = Conn::noise(&mint).await;
     malformed
         .writer
-        .write_frame(Frame::new(0, false, 0, &[3, 1]).unwrap())
+        .write_frame(&Frame::new(0, false, 0, &[3, 1]).unwrap())
         .await
         .unwrap();
     malformed.writer.flush().await.unwrap();

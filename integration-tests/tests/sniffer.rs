@@ -76,7 +76,7 @@ async fn the_pool_client_works_through_the_sniffer_and_every_frame_is_printed() 
     // ignored by the mint, which keeps serving the connection.
     let (mut raw, _) = harness::Conn::ready_at(&sniffer_addr.to_string()).await;
     raw.writer
-        .write_frame(Frame::new(0x4abc, false, 0x01, &[9, 9, 9]).unwrap())
+        .write_frame(&Frame::new(0x4abc, false, 0x01, &[9, 9, 9]).unwrap())
         .await
         .unwrap();
     raw.send(&Message::MintQuoteRequest(harness::request(77, 3, &keyset)))

@@ -20,7 +20,7 @@ pub async fn noise_round_trip_ns(message: &Message, rounds: u32) -> anyhow::Resu
     let started = Instant::now();
     for _ in 0..rounds / BATCH {
         for _ in 0..BATCH {
-            writer.write_frame(message.to_frame()?).await?;
+            writer.write_frame(&message.to_frame()?).await?;
         }
         writer.flush().await?;
         for _ in 0..BATCH {

@@ -80,7 +80,7 @@ fn noise(c: &mut Criterion) {
                 runtime.block_on(async {
                     for _ in 0..BATCH {
                         writer
-                            .write_frame(message.to_frame().unwrap())
+                            .write_frame(&message.to_frame().unwrap())
                             .await
                             .unwrap();
                     }

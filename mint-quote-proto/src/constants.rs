@@ -80,9 +80,12 @@ pub mod mint_quote {
 pub const DEFAULT_MAX_PAYLOAD_LEN: usize = 16 * 1024;
 
 /// Upper bound for a configured maximum payload: the plaintext that fits in
-/// one Noise chunk. Below it the transport can check a frame's declared length
-/// before it buffers any of the payload (see `transport::FrameReader`).
-pub const MAX_PAYLOAD_LEN_LIMIT: usize = codec_sv2::SV2_FRAME_PLAINTEXT_CHUNK_SIZE;
+/// one Noise chunk (65,519 bytes), so that every frame a reader accepts is
+/// decrypted in place with one AEAD operation. The reader checks the length
+/// a frame's header declares against the configured limit before it reads
+/// any of the payload (see `transport::FrameReader`).
+pub const MAX_PAYLOAD_LEN_LIMIT: usize =
+    framing_sv2::SV2_FRAME_CHUNK_SIZE - noise_sv2::AEAD_MAC_LEN;
 
 /// Smallest configurable maximum payload; below this no message fits.
 pub const MIN_PAYLOAD_LEN_LIMIT: usize = 256;

@@ -29,7 +29,7 @@ async fn every_message_crosses_a_real_noise_channel_both_ways() {
         let mut seen = 0;
         while let Some(frame) = reader.read_frame().await.unwrap() {
             Message::from_frame(&frame).unwrap();
-            writer.write_frame(frame).await.unwrap();
+            writer.write_frame(&frame).await.unwrap();
             writer.flush().await.unwrap();
             seen += 1;
         }
@@ -136,7 +136,7 @@ async fn first_read_with_limit(
         .unwrap();
     if let Some(frame) = send(vec![0u8; payload_len]) {
         // The responder may close before reading everything: ignore errors.
-        let _ = writer.write_frame(frame).await;
+        let _ = writer.write_frame(&frame).await;
         let _ = writer.flush().await;
     }
     let _ = writer.shutdown().await;
@@ -166,12 +166,18 @@ async fn frames_over_the_limit_are_refused_before_their_payload_is_read() {
         ),
         "{err}"
     );
-    // Larger than one Noise chunk: the declared size is only known as a lower bound.
+    // Larger than one Noise chunk: the exact declared size is still known.
     let err = first_read_with_limit(1024, unknown_frame, 200_000)
         .await
         .unwrap_err();
     assert!(
-        matches!(err, TransportError::FrameTooLarge { limit: 1024, .. }),
+        matches!(
+            err,
+            TransportError::FrameTooLarge {
+                declared: 200_000,
+                limit: 1024
+            }
+        ),
         "{err}"
     );
     // At the limit is fine.
@@ -241,7 +247,7 @@ async fn read_frame_is_cancel_safe() {
     let samples = common::samples();
     for message in &samples {
         writer
-            .write_frame(message.to_frame().unwrap())
+            .write_frame(&message.to_frame().unwrap())
             .await
             .unwrap();
     }

@@ -117,7 +117,7 @@ where
             Err(e) => return format!("reading from the {from}: {e}"),
         };
         printer.frame(conn, direction, &frame);
-        if let Err(e) = writer.write_frame(frame).await {
+        if let Err(e) = writer.write_frame(&frame).await {
             return format!("writing {}: {e}", direction.as_str());
         }
         if let Err(e) = writer.flush().await {

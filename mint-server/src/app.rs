@@ -138,6 +138,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
                 handshake_timeout: s.handshake_timeout(),
                 max_payload_len: s.max_payload_len,
                 cert_validity: Duration::from_secs(settings.mint.listener.cert_validity_secs),
+                ..TransportConfig::default()
             },
             setup_timeout: s.handshake_timeout(),
             max_in_flight: settings.mint.listener.max_in_flight_per_connection,

@@ -318,7 +318,7 @@ async fn write_loop<W: AsyncWrite + Unpin>(
                 Message::ActiveKeyset(keyset.borrow_and_update().clone())
             }
         };
-        writer.write_frame(message.to_frame()?).await?;
+        writer.write_frame(&message.to_frame()?).await?;
         if outbox.is_empty() {
             writer.flush().await?;
         }

@@ -526,7 +526,7 @@ async fn write_loop(
     events: mpsc::Sender<Event>,
 ) {
     while let Some(frame) = outbox.recv().await {
-        let written = match writer.write_frame(frame).await {
+        let written = match writer.write_frame(&frame).await {
             Ok(()) if outbox.is_empty() => writer.flush().await,
             other => other,
         };
