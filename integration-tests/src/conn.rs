@@ -27,7 +27,15 @@ impl Conn {
 
     /// [`Conn::noise`] to a mint at `address` (another process).
     pub async fn noise_to(address: &str) -> Conn {
-        let stream = TcpStream::connect(address).await.expect("connect");
+        Conn::noise_from(crate::net::POOL_SOURCE, address).await
+    }
+
+    /// [`Conn::noise_to`] from the loopback address `source`.
+    pub async fn noise_from(source: std::net::IpAddr, address: &str) -> Conn {
+        let addr: std::net::SocketAddr = address.parse().expect("an ip:port address");
+        let stream = crate::net::connect_from(source, addr)
+            .await
+            .expect("connect");
         let (reader, writer) =
             transport::connect(stream, &dev_mint_key(), &TransportConfig::default())
                 .await

@@ -44,3 +44,22 @@ pub fn sample(scrape: &str, name: &str) -> f64 {
         .and_then(|value| value.trim().parse().ok())
         .unwrap_or(0.0)
 }
+
+/// Scrapes `addr` until the sample `name` satisfies `ok` (metrics move
+/// just after the event they count), and returns its value; fails the
+/// test with the last scrape after [`crate::TIMEOUT`].
+pub async fn wait_for_sample(addr: SocketAddr, name: &str, ok: impl Fn(f64) -> bool) -> f64 {
+    let deadline = tokio::time::Instant::now() + crate::TIMEOUT;
+    loop {
+        let (_, scrape) = request(addr, "GET", "/metrics", "").await;
+        let value = sample(&scrape, name);
+        if ok(value) {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{name} = {value} never became acceptable; last scrape:\n{scrape}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -9,6 +9,7 @@ pub mod conn;
 pub mod http;
 pub mod mint;
 pub mod mint_process;
+pub mod net;
 pub mod redis_server;
 pub mod shares;
 
@@ -17,8 +18,8 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use conn::{setup_connection, Conn};
 pub use mint::{
-    client_config, dev_mint_key, dev_pool, settings, start_mint, start_mint_with_redis,
-    stored_quotes, wait_until_answered,
+    client_config, dev_mint_key, dev_pool, example_settings, settings, start_mint,
+    start_mint_with_redis, stored_quotes, wait_until_answered,
 };
 pub use mint_process::{MintProcess, MintProcessConfig};
 pub use redis_server::{push_request, RedisServer};

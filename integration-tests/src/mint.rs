@@ -9,9 +9,34 @@ use mint_server::app::{self, RunningMint};
 use mint_server::config::Settings;
 use pool_client::ClientConfig;
 
+/// The example configuration of `config/` (development keys included),
+/// with the data directory moved to `data_dir` and every listener on a
+/// free port: a mint for tests and benchmarks that needs no files. Fields
+/// can be changed before starting.
+pub fn example_settings(data_dir: &std::path::Path) -> Settings {
+    const MINT: &str = include_str!("../../config/mint.toml");
+    const SHARED: &str = include_str!("../../config/shared/pool.toml");
+    let mut settings = match Settings::parse(MINT, SHARED) {
+        Ok(settings) => settings,
+        Err(e) => panic!("the example configuration is valid: {e}"),
+    };
+    settings.mint.mint.data_dir = data_dir.to_path_buf();
+    settings.sv2_listen.set_port(0);
+    for addr in [
+        settings.http_listen.as_mut(),
+        settings.metrics_listen.as_mut(),
+    ]
+    .into_iter()
+    .flatten()
+    {
+        addr.set_port(0);
+    }
+    settings
+}
+
 /// The example settings on `dir` and free ports, changed by `edit`.
 pub fn settings(dir: &std::path::Path, edit: impl FnOnce(&mut Settings)) -> Settings {
-    let mut settings = Settings::example(dir);
+    let mut settings = example_settings(dir);
     edit(&mut settings);
     settings
 }

@@ -52,17 +52,28 @@ pub struct MintProcessConfig {
     pub dir: PathBuf,
     /// Sv2 port.
     pub sv2_port: u16,
+    /// HTTP API port.
+    pub http_port: u16,
+    /// Metrics port.
+    pub metrics_port: u16,
+    /// Lines appended to `mint.toml` sections, as `(section, line)`: the
+    /// line goes right after the section's header, so it overrides the
+    /// example's value of the same key (TOML refuses a key twice, so the
+    /// example's line is removed).
+    pub mint_overrides: Vec<(&'static str, String)>,
     /// Redis url, if the Redis path is to run.
     pub redis_url: Option<String>,
 }
 
 impl MintProcessConfig {
-    /// A fresh Sv2 port in `dir`, no Redis. The HTTP API and the metrics
-    /// endpoint bind to any free port (tests reach them in-process).
+    /// Fresh ports in `dir`, no Redis, the example's limits.
     pub fn new(dir: &Path) -> Self {
         MintProcessConfig {
             dir: dir.to_path_buf(),
             sv2_port: free_port(),
+            http_port: free_port(),
+            metrics_port: free_port(),
+            mint_overrides: Vec::new(),
             redis_url: None,
         }
     }
@@ -89,13 +100,16 @@ impl MintProcessConfig {
         let mint = Self::replace(
             &mint,
             "listen = \"127.0.0.1:3338\"",
-            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{}\"", self.http_port),
         );
-        let mint = Self::replace(
+        let mut mint = Self::replace(
             &mint,
             "listen = \"127.0.0.1:9091\"",
-            "listen = \"127.0.0.1:0\"",
+            &format!("listen = \"127.0.0.1:{}\"", self.metrics_port),
         );
+        for (section, line) in &self.mint_overrides {
+            mint = override_key(&mint, section, line);
+        }
         let mut shared = Self::replace(
             &shared,
             "mint_address = \"127.0.0.1:34260\"",
@@ -115,6 +129,34 @@ impl MintProcessConfig {
         fs::write(&shared_path, shared).expect("write pool.toml");
         (mint_path, shared_path)
     }
+}
+
+/// `text` with `line` (`key = value`) set in `[section]`: any line of the
+/// same key in that section is dropped, and `line` goes right after the
+/// section's header.
+fn override_key(text: &str, section: &str, line: &str) -> String {
+    let key = line.split('=').next().unwrap_or_default().trim();
+    let header = format!("[{section}]");
+    let mut out = Vec::new();
+    let mut in_section = false;
+    let mut found = false;
+    for l in text.lines() {
+        let trimmed = l.trim();
+        if trimmed.starts_with('[') {
+            in_section = trimmed == header;
+        }
+        let same_key = trimmed.split('=').next().map(str::trim) == Some(key);
+        if in_section && same_key && !trimmed.starts_with('#') {
+            continue;
+        }
+        out.push(l.to_owned());
+        if trimmed == header {
+            found = true;
+            out.push(line.to_owned());
+        }
+    }
+    assert!(found, "the example mint.toml has no [{section}]");
+    out.join("\n") + "\n"
 }
 
 /// A running `mint-server` process.
@@ -170,6 +212,23 @@ impl MintProcess {
     /// `host:port` of its Sv2 listener.
     pub fn sv2_address(&self) -> String {
         format!("127.0.0.1:{}", self.config.sv2_port)
+    }
+
+    /// Address of its Cashu HTTP API.
+    pub fn http_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.config.http_port))
+    }
+
+    /// Address of its metrics endpoint.
+    pub fn metrics_address(&self) -> std::net::SocketAddr {
+        std::net::SocketAddr::from(([127, 0, 0, 1], self.config.metrics_port))
+    }
+
+    /// Its metrics now, in the Prometheus text format.
+    pub async fn scrape(&self) -> String {
+        crate::http::request(self.metrics_address(), "GET", "/metrics", "")
+            .await
+            .1
     }
 
     /// The process id, while it runs.

@@ -372,9 +372,15 @@ async fn scenario_6_a_replayed_authentication_is_refused_by_the_real_mint() {
         Message::PoolAuthError(e) => assert_eq!(e.error_code, ErrorCode::NotAuthorised),
         other => panic!("a replayed proof must be refused, got {other:?}"),
     }
-    assert!(
-        mint.wait_for_log("pool authentication failed", harness::TIMEOUT),
-        "the refusal is logged"
+    // Counted (and summarised in the log), never a line per attempt.
+    let scrape = mint.scrape().await;
+    assert_eq!(
+        harness::http::sample(
+            &scrape,
+            "mint_quote_unauthenticated_closed_total{reason=\"auth-refused\"}"
+        ),
+        1.0,
+        "{scrape}"
     );
 }
 
@@ -395,17 +401,27 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
     healthy(client.clone(), keyset.clone()).await;
     let rss_before = mint.rss_kib().unwrap();
 
-    for round in 0..3 {
-        // Random bytes, a handshake cut short, a silent connection.
-        let mut garbage = TcpStream::connect(&address).await.unwrap();
+    let mint_addr: std::net::SocketAddr = address.parse().unwrap();
+    for round in 0..3u8 {
+        // From a stranger's address (one per round, so the per-source
+        // limits leave room for each round): random bytes, a handshake cut
+        // short, a silent connection, a 16 MiB frame.
+        let stranger = harness::net::attacker_source(2 + round);
+        let mut garbage = harness::net::connect_from(stranger, mint_addr)
+            .await
+            .unwrap();
         let _ = garbage.write_all(&[0xa5; 4096]).await;
-        let mut cut = TcpStream::connect(&address).await.unwrap();
+        let mut cut = harness::net::connect_from(stranger, mint_addr)
+            .await
+            .unwrap();
         let _ = cut.write_all(&[1; 30]).await;
         drop(cut);
-        let _silent = TcpStream::connect(&address).await.unwrap();
+        let _silent = harness::net::connect_from(stranger, mint_addr)
+            .await
+            .unwrap();
+        let mut conn = harness::Conn::noise_from(stranger, &address).await;
 
-        // Authenticated hostile frames, each on its own connection.
-        let mut conn = harness::Conn::noise_to(&address).await;
+        // An authenticated pool sending hostile frames.
         let (mut pool, _) = harness::Conn::ready_at(&address).await;
         // Unknown extension and unknown message type: ignored.
         pool.writer
@@ -466,10 +482,11 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
             "oversized frame closes its connection"
         );
 
-        // A thousand connections at once.
+        // A thousand connections at once from the stranger: the per-source
+        // limits reset most of them at once.
         let mut flood = Vec::new();
         for _ in 0..1000 {
-            if let Ok(stream) = TcpStream::connect(&address).await {
+            if let Ok(stream) = harness::net::connect_from(stranger, mint_addr).await {
                 flood.push(stream);
             }
         }
@@ -483,13 +500,25 @@ async fn scenario_7_hostile_input_does_not_hurt_a_healthy_pool_or_grow_memory() 
         rss_after < rss_before + 64 * 1024,
         "memory grew from {rss_before} KiB to {rss_after} KiB"
     );
-    for reason in [
-        "refusing a connection: at the connection limit",
-        "refused a malformed request",
-        "ignoring a frame",
-        "connection ended",
-        "peer declared a frame payload",
-    ] {
+    // What strangers did is counted, not logged line by line.
+    let scrape = mint.scrape().await;
+    let refused = harness::http::sample(
+        &scrape,
+        "mint_quote_connections_refused_total{listener=\"sv2\",reason=\"source-limit\"}",
+    ) + harness::http::sample(
+        &scrape,
+        "mint_quote_connections_refused_total{listener=\"sv2\",reason=\"rate-limited\"}",
+    );
+    assert!(refused >= 2900.0, "floods refused: {refused}\n{scrape}");
+    assert!(
+        harness::http::sample(
+            &scrape,
+            "mint_quote_unauthenticated_closed_total{reason=\"setup-failed\"}"
+        ) >= 3.0,
+        "16 MiB frames end their connections: {scrape}"
+    );
+    // What an authenticated pool does wrong is logged.
+    for reason in ["refused a malformed request", "ignoring a frame"] {
         assert!(
             mint.wait_for_log(reason, harness::TIMEOUT),
             "the mint did not log {reason:?}; tail:\n{}",

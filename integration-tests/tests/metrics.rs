@@ -31,7 +31,8 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
     for _ in 0..6 {
         conn.next().await;
     }
-    // A failed handshake, a refused pool, and connections over the limit.
+    // A garbled handshake, a refused pool, and more unauthenticated
+    // connections from one source than its share.
     let mut garbage = tokio::net::TcpStream::connect(mint.sv2_addr.unwrap())
         .await
         .unwrap();
@@ -58,7 +59,25 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
                 .unwrap(),
         );
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // What strangers did is counted as soon as each connection ends.
+    let wait = |name: &'static str, at_least: f64| {
+        harness::http::wait_for_sample(addr, name, move |v| v >= at_least)
+    };
+    wait(
+        "mint_quote_connections_refused_total{listener=\"sv2\",reason=\"source-limit\"}",
+        1.0,
+    )
+    .await;
+    wait(
+        "mint_quote_unauthenticated_closed_total{reason=\"auth-refused\"}",
+        1.0,
+    )
+    .await;
+    wait(
+        "mint_quote_unauthenticated_closed_total{reason=\"setup-failed\"}",
+        1.0,
+    )
+    .await;
 
     let after = scrape().await;
     assert_eq!(
@@ -82,17 +101,18 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
         5.0,
         "{after}"
     );
-    assert!(
-        sample(&after, "mint_quote_connections_open") >= 1.0,
+    assert_eq!(
+        sample(
+            &after,
+            "mint_quote_connections_open{stage=\"authenticated\"}"
+        ),
+        1.0,
         "{after}"
     );
-    assert!(
-        sample(&after, "mint_quote_connections_refused_total") >= 1.0,
-        "{after}"
-    );
-    assert!(
-        sample(&after, "mint_quote_handshake_failures_total") >= 2.0,
-        "{after}"
+    assert_eq!(
+        sample(&after, "mint_quote_development_keys"),
+        1.0,
+        "the example keys are published: {after}"
     );
     drop(extra);
     mint.stop().await;

@@ -333,7 +333,7 @@ async fn an_answer_for_an_unknown_request_id_is_dropped_and_counted() {
             &mut reader,
             &mut writer,
             &mint_keypair.public(),
-            |_| true,
+            |_| Ok(()),
             harness::TIMEOUT,
         )
         .await

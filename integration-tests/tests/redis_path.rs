@@ -101,7 +101,10 @@ async fn pushed_json_becomes_a_quote_and_bad_entries_are_dead_lettered() {
         if processing == 0 {
             break;
         }
-        assert!(Instant::now() < deadline, "{processing} entries left half-done");
+        assert!(
+            Instant::now() < deadline,
+            "{processing} entries left half-done"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
     let scrape = mint.metrics.render();

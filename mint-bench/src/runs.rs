@@ -9,7 +9,7 @@ use anyhow::{bail, Context};
 use integration_tests::{client_config, RedisServer};
 use mint_quote_proto::KeysetId;
 use mint_server::app::{self, RunningMint};
-use mint_server::config::{DatabaseKind, Settings};
+use mint_server::config::DatabaseKind;
 use pool_client::{MintQuoteClient, Share};
 
 use crate::stats::Latency;
@@ -23,7 +23,7 @@ pub struct Mint {
 
 pub async fn start_mint(database: DatabaseKind, redis_url: Option<String>) -> anyhow::Result<Mint> {
     let dir = tempfile::tempdir()?;
-    let mut settings = Settings::example(dir.path());
+    let mut settings = integration_tests::example_settings(dir.path());
     settings.mint.mint.database = database;
     settings.mint.mint.max_pending_quotes = 1 << 20;
     settings.mint.listener.max_in_flight_per_connection = 1024;

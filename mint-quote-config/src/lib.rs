@@ -7,8 +7,11 @@
 //! change is made once. Secrets never live here: the mint's secret key is in
 //! `mint.toml`, the pool's in its own file.
 
+pub mod dev_keys;
 mod load;
+mod range;
 mod shared;
 
-pub use load::{load_toml, parse_toml, require_positive, ConfigError};
+pub use load::{load_toml, parse_toml, ConfigError};
+pub use range::{check_ranges, Range};
 pub use shared::{BusyPolicy, RedisConfig, SharedConfig, Sv2MessagingConfig};

@@ -25,6 +25,20 @@ pub enum ConfigError {
         /// What is wrong, with the key.
         message: String,
     },
+    /// A number outside its documented range.
+    #[error("{path}: {key} = {value} is out of range; allowed {min}..={max}")]
+    OutOfRange {
+        /// The file.
+        path: PathBuf,
+        /// The key, as `section.key`.
+        key: String,
+        /// The value found.
+        value: u64,
+        /// Smallest allowed value.
+        min: u64,
+        /// Largest allowed value.
+        max: u64,
+    },
     /// A value parsed but is not acceptable.
     #[error("{path}: {key}: {message}")]
     Invalid {
@@ -45,14 +59,6 @@ impl ConfigError {
             key: key.into(),
             message: message.to_string(),
         }
-    }
-}
-
-/// Refuses the first of `fields` (`section.key`, value) that is zero.
-pub fn require_positive(path: &Path, fields: &[(&str, u64)]) -> Result<(), ConfigError> {
-    match fields.iter().find(|(_, value)| *value == 0) {
-        Some((key, _)) => Err(ConfigError::invalid(path, *key, "must be at least 1")),
-        None => Ok(()),
     }
 }
 

@@ -9,7 +9,8 @@ use mint_quote_proto::constants::{
 use mint_quote_proto::AuthorityPublicKey;
 use serde::Deserialize;
 
-use crate::load::{load_toml, parse_toml, require_positive, ConfigError};
+use crate::load::{load_toml, parse_toml, ConfigError};
+use crate::range::{check_ranges, Range};
 
 /// The whole shared file.
 #[derive(Debug, Clone, Deserialize, PartialEq)]
@@ -80,6 +81,33 @@ impl Default for Sv2MessagingConfig {
 }
 
 impl Sv2MessagingConfig {
+    /// The documented range of every numeric key of the section.
+    pub const RANGES: [Range; 6] = [
+        Range::new(
+            "sv2_messaging.max_payload_len",
+            MIN_PAYLOAD_LEN_LIMIT as u64,
+            MAX_PAYLOAD_LEN_LIMIT as u64,
+        ),
+        Range::new("sv2_messaging.handshake_timeout_ms", 100, 60_000),
+        Range::new("sv2_messaging.request_deadline_ms", 100, 3_600_000),
+        Range::new("sv2_messaging.max_in_flight", 1, 65_536),
+        Range::new("sv2_messaging.reconnect_initial_ms", 1, 60_000),
+        Range::new("sv2_messaging.reconnect_max_ms", 1, 600_000),
+    ];
+
+    /// Each numeric key's value beside its range.
+    fn ranges(&self) -> [(Range, u64); 6] {
+        let [payload, handshake, deadline, in_flight, initial, max] = Self::RANGES;
+        [
+            (payload, self.max_payload_len as u64),
+            (handshake, self.handshake_timeout_ms),
+            (deadline, self.request_deadline_ms),
+            (in_flight, self.max_in_flight as u64),
+            (initial, self.reconnect_initial_ms),
+            (max, self.reconnect_max_ms),
+        ]
+    }
+
     /// The handshake timeout as a `Duration`.
     pub fn handshake_timeout(&self) -> Duration {
         Duration::from_millis(self.handshake_timeout_ms)
@@ -156,30 +184,15 @@ impl SharedConfig {
             ));
         }
         s.mint_key(path)?;
-        if !(MIN_PAYLOAD_LEN_LIMIT..=MAX_PAYLOAD_LEN_LIMIT).contains(&s.max_payload_len) {
-            return Err(ConfigError::invalid(
-                path,
-                "sv2_messaging.max_payload_len",
-                format!(
-                    "must be between {MIN_PAYLOAD_LEN_LIMIT} and {MAX_PAYLOAD_LEN_LIMIT}, got {}",
-                    s.max_payload_len
-                ),
-            ));
-        }
-        require_positive(
-            path,
-            &[
-                ("sv2_messaging.handshake_timeout_ms", s.handshake_timeout_ms),
-                ("sv2_messaging.request_deadline_ms", s.request_deadline_ms),
-                ("sv2_messaging.reconnect_initial_ms", s.reconnect_initial_ms),
-                ("sv2_messaging.max_in_flight", s.max_in_flight as u64),
-            ],
-        )?;
+        check_ranges(path, &s.ranges())?;
         if s.reconnect_max_ms < s.reconnect_initial_ms {
             return Err(ConfigError::invalid(
                 path,
                 "sv2_messaging.reconnect_max_ms",
-                "must not be less than reconnect_initial_ms",
+                format!(
+                    "{} is less than reconnect_initial_ms ({})",
+                    s.reconnect_max_ms, s.reconnect_initial_ms
+                ),
             ));
         }
         let r = &self.redis;

@@ -48,6 +48,27 @@ pub enum AuthError {
     /// The key proved is valid but not on the mint's allow-list.
     #[error("pool key {0} is not on this mint's allow-list")]
     NotAllowed(AuthorityPublicKey),
+    /// The key is allowed but the mint cannot take the connection now
+    /// (at its connection limit); the pool may try again later.
+    #[error("{reason}")]
+    Unavailable {
+        /// The code sent in `PoolAuthError`.
+        code: crate::ErrorCode,
+        /// Why, for people.
+        reason: String,
+    },
+}
+
+impl AuthError {
+    /// The code a mint sends in `PoolAuthError` for this refusal.
+    pub fn code(&self) -> crate::ErrorCode {
+        match self {
+            AuthError::BadSignature(_) | AuthError::NotAllowed(_) => {
+                crate::ErrorCode::NotAuthorised
+            }
+            AuthError::Unavailable { code, .. } => *code,
+        }
+    }
 }
 
 fn signed_digest(

@@ -236,17 +236,19 @@ async fn refuse_early<W: AsyncWrite + Unpin>(
 }
 
 /// The mint's side of setup. `mint_key` is the mint's authority public key;
-/// `is_allowed` says whether a proven pool key may create quotes.
+/// `admit` decides, once a pool has proved its key, whether the mint takes
+/// it (the allow-list, the connection limits), and what it returns is
+/// handed back with the pool.
 ///
 /// On failure the pool has been told why where the protocol has a message
 /// for it; the caller closes the connection.
-pub async fn respond<R, W>(
+pub async fn respond<R, W, T>(
     reader: &mut FrameReader<R>,
     writer: &mut FrameWriter<W>,
     mint_key: &AuthorityPublicKey,
-    is_allowed: impl Fn(&AuthorityPublicKey) -> bool,
+    admit: impl FnOnce(&AuthorityPublicKey) -> Result<T, AuthError>,
     timeout: Duration,
-) -> Result<AcceptedPool, SetupError>
+) -> Result<(AcceptedPool, T), SetupError>
 where
     R: AsyncRead + Unpin,
     W: AsyncWrite + Unpin,
@@ -326,32 +328,32 @@ where
         };
         let verdict =
             pool_auth::verify_proof(mint_key, &challenge, &proof.pool_key, &proof.signature)
-                .and_then(|()| {
-                    if is_allowed(&proof.pool_key) {
-                        Ok(())
-                    } else {
-                        Err(AuthError::NotAllowed(proof.pool_key))
-                    }
-                });
-        if let Err(e) = verdict {
-            writer
-                .send_message(&Message::PoolAuthError(PoolAuthError::new(
-                    ErrorCode::NotAuthorised,
-                    e.to_string(),
-                )))
-                .await?;
-            return Err(e.into());
-        }
+                .and_then(|()| admit(&proof.pool_key));
+        let admitted = match verdict {
+            Ok(admitted) => admitted,
+            Err(e) => {
+                writer
+                    .send_message(&Message::PoolAuthError(PoolAuthError::new(
+                        e.code(),
+                        e.to_string(),
+                    )))
+                    .await?;
+                return Err(e.into());
+            }
+        };
         writer
             .send_message(&Message::PoolAuthSuccess(PoolAuthSuccess {
                 pool_key: proof.pool_key,
             }))
             .await?;
-        Ok(AcceptedPool {
-            pool_key: proof.pool_key,
-            device_id: setup.device_id,
-            software: format!("{} {}", setup.vendor, setup.firmware),
-        })
+        Ok((
+            AcceptedPool {
+                pool_key: proof.pool_key,
+                device_id: setup.device_id,
+                software: format!("{} {}", setup.vendor, setup.firmware),
+            },
+            admitted,
+        ))
     })
     .await
 }

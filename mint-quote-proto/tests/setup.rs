@@ -39,10 +39,17 @@ async fn responder(
             &mut reader,
             &mut writer,
             &mint.public(),
-            |k| allowed.contains(k),
+            |k| {
+                if allowed.contains(k) {
+                    Ok(())
+                } else {
+                    Err(pool_auth::AuthError::NotAllowed(*k))
+                }
+            },
             TIMEOUT,
         )
         .await
+        .map(|(pool, ())| pool)
     });
     (addr, task)
 }

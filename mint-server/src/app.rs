@@ -12,14 +12,16 @@ use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::admission::{Admission, AdmissionLimits};
 use crate::cashu_mint::{build_mint, open_database, BuildError};
-use crate::config::Settings;
+use crate::config::{PublishedKeyRefusal, Settings};
+use crate::http_server::{self, HttpLimits};
 use crate::keyset::{active_keyset, watch_active_keyset};
-use crate::metrics::MintMetrics;
+use crate::metrics::{Listener, MintMetrics};
 use crate::payment::MINING_SHARE_METHOD;
 use crate::quotes::QuoteIssuer;
 use crate::session::SessionContext;
-use crate::{redis_consumer, server};
+use crate::{listener, redis_consumer, summary};
 
 /// How often the active keyset is checked for a rotation.
 const KEYSET_POLL: Duration = Duration::from_secs(1);
@@ -46,6 +48,9 @@ pub enum StartError {
     /// The HTTP router could not be built.
     #[error("http api: {0}")]
     Http(String),
+    /// A development key on a listener other machines can reach.
+    #[error(transparent)]
+    PublishedKey(#[from] Box<PublishedKeyRefusal>),
 }
 
 /// A started mint. Stop it with [`RunningMint::stop`].
@@ -82,26 +87,32 @@ async fn bind(
     Ok((listener, local))
 }
 
-/// Serves `router` on `listener` until `shutdown`.
+/// Serves `router` on `listener` under `limits` until `shutdown`.
 fn spawn_http(
-    what: &'static str,
+    which: Listener,
     listener: TcpListener,
     router: axum::Router,
+    limits: HttpLimits,
+    metrics: &MintMetrics,
     shutdown: CancellationToken,
+    grace: Duration,
 ) -> JoinHandle<()> {
-    tokio::spawn(async move {
-        let served = axum::serve(listener, router)
-            .with_graceful_shutdown(shutdown.cancelled_owned())
-            .await;
-        if let Err(e) = served {
-            tracing::error!(error = %e, "{what} endpoint stopped");
-        }
-    })
+    tokio::spawn(http_server::serve(
+        listener,
+        router,
+        limits,
+        which,
+        metrics.clone(),
+        shutdown,
+        grace,
+    ))
 }
 
 /// Starts everything `settings` enables. Sockets are bound before this
 /// returns, so a caller can connect at once.
 pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
+    // Checked again here, for settings built in code rather than loaded.
+    settings.refuse_published_keys_beyond_loopback()?;
     let db = open_database(&settings).await?;
     let mint = build_mint(&settings, db.clone()).await?;
     let issuer = QuoteIssuer::new(
@@ -117,7 +128,16 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
     let metrics = MintMetrics::new();
-    let mut tasks = Vec::new();
+    let published = settings.published_keys();
+    metrics.set_development_keys(!published.is_empty());
+    for used in &published {
+        tracing::warn!("{used}; serving on loopback only");
+    }
+    let mut tasks = vec![tokio::spawn(summary::run(
+        metrics.clone(),
+        summary::INTERVAL,
+        shutdown.clone(),
+    ))];
     let keyset = watch_active_keyset(
         mint.clone(),
         settings.unit.clone(),
@@ -135,22 +155,23 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             keypair: settings.keypair,
             allowed_pools: settings.allowed_pools.clone(),
             transport: TransportConfig {
-                handshake_timeout: s.handshake_timeout(),
+                handshake_timeout: settings.auth_timeout(),
                 max_payload_len: s.max_payload_len,
                 cert_validity: Duration::from_secs(settings.mint.listener.cert_validity_secs),
                 ..TransportConfig::default()
             },
-            setup_timeout: s.handshake_timeout(),
+            auth_timeout: settings.auth_timeout(),
             max_in_flight: settings.mint.listener.max_in_flight_per_connection,
             keyset: keyset.clone(),
             metrics: metrics.clone(),
             shutdown_grace: settings.shutdown_grace(),
         });
+        let admission = Admission::new(AdmissionLimits::from(&settings.mint.listener));
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
-        tasks.push(tokio::spawn(server::accept_loop(
+        tasks.push(tokio::spawn(listener::accept_loop(
             listener,
             ctx,
-            settings.mint.listener.max_connections,
+            admission,
             shutdown.clone(),
             sessions.clone(),
         )));
@@ -164,7 +185,24 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             cdk_axum::create_mint_router(mint.clone(), vec![MINING_SHARE_METHOD.to_owned()])
                 .await
                 .map_err(|e| StartError::Http(e.to_string()))?;
-        tasks.push(spawn_http("HTTP API", listener, router, shutdown.clone()));
+        let h = &settings.mint.http;
+        let limits = HttpLimits {
+            max_connections: h.max_connections,
+            max_concurrent_requests: h.max_concurrent_requests,
+            header_read_timeout: Duration::from_millis(h.header_read_timeout_ms),
+            idle_timeout: Duration::from_millis(h.idle_timeout_ms),
+            request_timeout: Duration::from_millis(h.request_timeout_ms),
+            max_body_bytes: h.max_body_bytes,
+        };
+        tasks.push(spawn_http(
+            Listener::Http,
+            listener,
+            router,
+            limits,
+            &metrics,
+            shutdown.clone(),
+            settings.shutdown_grace(),
+        ));
         tracing::info!(addr = %local, "Cashu HTTP API ready");
         http_addr = Some(local);
     }
@@ -188,7 +226,15 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
                 }
             }),
         );
-        tasks.push(spawn_http("metrics", listener, router, shutdown.clone()));
+        tasks.push(spawn_http(
+            Listener::Metrics,
+            listener,
+            router,
+            HttpLimits::metrics(settings.mint.metrics.max_connections),
+            &metrics,
+            shutdown.clone(),
+            settings.shutdown_grace(),
+        ));
         tracing::info!(addr = %local, "metrics endpoint ready (GET /metrics)");
         metrics_addr = Some(local);
     }

@@ -2,14 +2,18 @@
 //! pools over a Noise-encrypted Sv2 listener and over Redis.
 #![deny(missing_docs)]
 
+mod accept;
+pub mod admission;
 pub mod app;
 pub mod cashu_mint;
 pub mod config;
+pub mod http_server;
 pub mod keyset;
+pub mod listener;
 pub mod metrics;
 pub mod payment;
 mod quote_writer;
 pub mod quotes;
 pub mod redis_consumer;
-pub mod server;
 pub mod session;
+mod summary;

@@ -43,6 +43,95 @@ struct ErrorLabels {
     code: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RefusedLabels {
+    listener: &'static str,
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct StageLabels {
+    stage: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ReasonLabels {
+    reason: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ListenerLabels {
+    listener: &'static str,
+}
+
+/// Which listener a connection came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Listener {
+    /// The Sv2 listener (pools).
+    Sv2,
+    /// The Cashu HTTP API (wallets).
+    Http,
+    /// The metrics endpoint (scrapers).
+    Metrics,
+}
+
+impl Listener {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Listener::Sv2 => "sv2",
+            Listener::Http => "http",
+            Listener::Metrics => "metrics",
+        }
+    }
+}
+
+/// How an Sv2 connection that never authenticated ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Unauthenticated {
+    /// It did not authenticate within the deadline.
+    TimedOut,
+    /// A newcomer displaced it when the unauthenticated budget was full.
+    Evicted,
+    /// The Noise handshake failed.
+    HandshakeFailed,
+    /// Setup failed: a protocol violation or a refused `SetupConnection`.
+    SetupFailed,
+    /// Its pool proof was refused (bad signature, key not allowed, or no
+    /// room for the pool).
+    AuthRefused,
+    /// The peer closed it.
+    Closed,
+    /// The mint was shutting down.
+    Shutdown,
+}
+
+impl Unauthenticated {
+    /// Every ending, for summaries.
+    pub const ALL: [Unauthenticated; 7] = [
+        Unauthenticated::TimedOut,
+        Unauthenticated::Evicted,
+        Unauthenticated::HandshakeFailed,
+        Unauthenticated::SetupFailed,
+        Unauthenticated::AuthRefused,
+        Unauthenticated::Closed,
+        Unauthenticated::Shutdown,
+    ];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Unauthenticated::TimedOut => "timed-out",
+            Unauthenticated::Evicted => "evicted",
+            Unauthenticated::HandshakeFailed => "handshake-failed",
+            Unauthenticated::SetupFailed => "setup-failed",
+            Unauthenticated::AuthRefused => "auth-refused",
+            Unauthenticated::Closed => "closed",
+            Unauthenticated::Shutdown => "shutdown",
+        }
+    }
+}
+
 /// The mint's metrics. Cheap to clone.
 #[derive(Clone)]
 pub struct MintMetrics {
@@ -51,9 +140,12 @@ pub struct MintMetrics {
     quotes_repeated: Family<PathLabels, Counter>,
     quote_errors: Family<ErrorLabels, Counter>,
     request_seconds: Family<PathLabels, Histogram>,
-    connections_open: Gauge,
-    connections_refused: Counter,
-    handshake_failures: Counter,
+    connections_open: Family<StageLabels, Gauge>,
+    connections_refused: Family<RefusedLabels, Counter>,
+    unauthenticated_closed: Family<ReasonLabels, Counter>,
+    http_connections_open: Family<ListenerLabels, Gauge>,
+    accept_errors: Family<ListenerLabels, Counter>,
+    development_keys: Gauge,
     redis_dead_letters: Counter,
 }
 
@@ -74,9 +166,12 @@ impl MintMetrics {
         let request_seconds = Family::<PathLabels, Histogram>::new_with_constructor(|| {
             Histogram::new(exponential_buckets(0.0001, 2.0, 16))
         });
-        let connections_open = Gauge::default();
-        let connections_refused = Counter::default();
-        let handshake_failures = Counter::default();
+        let connections_open = Family::<StageLabels, Gauge>::default();
+        let connections_refused = Family::<RefusedLabels, Counter>::default();
+        let unauthenticated_closed = Family::<ReasonLabels, Counter>::default();
+        let http_connections_open = Family::<ListenerLabels, Gauge>::default();
+        let accept_errors = Family::<ListenerLabels, Counter>::default();
+        let development_keys = Gauge::default();
         let redis_dead_letters = Counter::default();
         registry.register(
             "quotes_created",
@@ -100,18 +195,33 @@ impl MintMetrics {
         );
         registry.register(
             "connections_open",
-            "Sv2 connections open now",
+            "Sv2 connections open now, by stage (unauthenticated, authenticated)",
             connections_open.clone(),
         );
         registry.register(
             "connections_refused",
-            "Sv2 connections closed at once because the connection limit was reached",
+            "Connections closed at accept or at authentication by a limit, by listener and reason",
             connections_refused.clone(),
         );
         registry.register(
-            "handshake_failures",
-            "Sv2 connections that failed the Noise handshake or the connection setup",
-            handshake_failures.clone(),
+            "unauthenticated_closed",
+            "Sv2 connections that ended before authenticating, by reason",
+            unauthenticated_closed.clone(),
+        );
+        registry.register(
+            "http_connections_open",
+            "HTTP connections open now, by listener (http, metrics)",
+            http_connections_open.clone(),
+        );
+        registry.register(
+            "accept_errors",
+            "Failed accepts (usually out of file descriptors), by listener",
+            accept_errors.clone(),
+        );
+        registry.register(
+            "development_keys",
+            "1 when the mint runs with a key published in its repository (loopback only), else 0",
+            development_keys.clone(),
         );
         registry.register(
             "redis_dead_letters",
@@ -126,7 +236,10 @@ impl MintMetrics {
             request_seconds,
             connections_open,
             connections_refused,
-            handshake_failures,
+            unauthenticated_closed,
+            http_connections_open,
+            accept_errors,
+            development_keys,
             redis_dead_letters,
         }
     }
@@ -160,20 +273,101 @@ impl MintMetrics {
             .inc();
     }
 
-    /// A connection opened; the guard counts it closed when dropped.
-    pub fn connection_opened(&self) -> ConnectionGuard {
-        self.connections_open.inc();
-        ConnectionGuard(self.connections_open.clone())
+    /// An Sv2 connection entered `stage` (`unauthenticated` or
+    /// `authenticated`); the guard counts it out when dropped.
+    pub fn connection_stage(&self, stage: &'static str) -> GaugeGuard {
+        let gauge = self
+            .connections_open
+            .get_or_create(&StageLabels { stage })
+            .clone();
+        gauge.inc();
+        GaugeGuard(gauge)
     }
 
-    /// A connection was refused at the connection limit.
-    pub fn connection_refused(&self) {
-        self.connections_refused.inc();
+    /// An HTTP connection opened on `listener`; the guard counts it
+    /// closed when dropped.
+    pub fn http_connection_opened(&self, listener: Listener) -> GaugeGuard {
+        let gauge = self
+            .http_connections_open
+            .get_or_create(&ListenerLabels {
+                listener: listener.as_str(),
+            })
+            .clone();
+        gauge.inc();
+        GaugeGuard(gauge)
     }
 
-    /// A connection failed its handshake or setup.
-    pub fn handshake_failed(&self) {
-        self.handshake_failures.inc();
+    /// A connection was refused by a limit.
+    pub fn connection_refused(&self, listener: Listener, reason: &'static str) {
+        self.connections_refused
+            .get_or_create(&RefusedLabels {
+                listener: listener.as_str(),
+                reason,
+            })
+            .inc();
+    }
+
+    /// An Sv2 connection ended before authenticating.
+    pub fn unauthenticated_closed(&self, how: Unauthenticated) {
+        self.unauthenticated_closed
+            .get_or_create(&ReasonLabels {
+                reason: how.as_str(),
+            })
+            .inc();
+    }
+
+    /// An accept on `listener` failed.
+    pub fn accept_failed(&self, listener: Listener) {
+        self.accept_errors
+            .get_or_create(&ListenerLabels {
+                listener: listener.as_str(),
+            })
+            .inc();
+    }
+
+    /// Records whether the mint runs with published development keys.
+    pub fn set_development_keys(&self, in_use: bool) {
+        self.development_keys.set(i64::from(in_use));
+    }
+
+    /// Totals of refusals and unauthenticated endings since start, keyed
+    /// by a readable name, for the periodic summary in the log.
+    pub fn admission_totals(&self) -> Vec<(String, u64)> {
+        let mut totals = Vec::new();
+        for listener in [Listener::Sv2, Listener::Http, Listener::Metrics] {
+            for reason in crate::admission::Refusal::ALL.map(|r| r.as_str()) {
+                let labels = RefusedLabels {
+                    listener: listener.as_str(),
+                    reason,
+                };
+                if let Some(counter) = self.connections_refused.get(&labels) {
+                    totals.push((
+                        format!("{} refused ({reason})", listener.as_str()),
+                        counter.get(),
+                    ));
+                }
+            }
+            if let Some(counter) = self.accept_errors.get(&ListenerLabels {
+                listener: listener.as_str(),
+            }) {
+                totals.push((
+                    format!("{} accept errors", listener.as_str()),
+                    counter.get(),
+                ));
+            }
+        }
+        for how in Unauthenticated::ALL {
+            let labels = ReasonLabels {
+                reason: how.as_str(),
+            };
+            if let Some(counter) = self.unauthenticated_closed.get(&labels) {
+                totals.push((
+                    format!("sv2 unauthenticated {}", how.as_str()),
+                    counter.get(),
+                ));
+            }
+        }
+        totals
     }
 
     /// A Redis entry was dead-lettered.
@@ -190,10 +384,10 @@ impl MintMetrics {
     }
 }
 
-/// Decrements the open-connections gauge when dropped.
-pub struct ConnectionGuard(Gauge);
+/// Decrements a gauge when dropped.
+pub struct GaugeGuard(Gauge);
 
-impl Drop for ConnectionGuard {
+impl Drop for GaugeGuard {
     fn drop(&mut self) {
         self.0.dec();
     }
@@ -208,7 +402,7 @@ mod tests {
         let metrics = MintMetrics::new();
         metrics.quote_answered(Path::Sv2, false, Duration::from_millis(2));
         metrics.quote_refused(Path::Redis, mint_quote_proto::ErrorCode::UnknownUnit);
-        let guard = metrics.connection_opened();
+        let guard = metrics.connection_stage("authenticated");
         let text = metrics.render();
         assert!(
             text.contains("mint_quote_quotes_created_total{path=\"sv2\"} 1"),
@@ -218,8 +412,13 @@ mod tests {
             text.contains("mint_quote_quote_errors_total{path=\"redis\",code=\"unknown-unit\"} 1"),
             "{text}"
         );
-        assert!(text.contains("mint_quote_connections_open 1"), "{text}");
+        assert!(
+            text.contains("mint_quote_connections_open{stage=\"authenticated\"} 1"),
+            "{text}"
+        );
         drop(guard);
-        assert!(metrics.render().contains("mint_quote_connections_open 0"));
+        assert!(metrics
+            .render()
+            .contains("mint_quote_connections_open{stage=\"authenticated\"} 0"));
     }
 }

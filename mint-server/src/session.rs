@@ -1,29 +1,39 @@
 //! One pool connection, from the Noise handshake to its close.
 //!
-//! Setup runs first (`mint_quote_proto::setup::respond`). Then a reader loop
+//! Until the pool has proved an allowed key, the connection holds an
+//! unauthenticated slot (see [`crate::admission`]) and runs under one
+//! deadline from accept; it ends early if a newcomer displaces it. Setup
+//! runs first (`mint_quote_proto::setup::respond`). Then a reader loop
 //! takes quote requests and starts each in its own task, up to a per-
 //! connection bound; beyond it the loop stops reading, so a fast pool is
 //! slowed by TCP rather than buffered in memory. Answers go to one writer
 //! task through a bounded channel and leave as soon as each is ready, in any
 //! order. Only a broken frame or a protocol violation ends the connection;
 //! a bad request gets a `MintQuoteError` and the connection goes on.
+//!
+//! Connections that never authenticate are logged at DEBUG only, and
+//! counted: the listener's summary line reports them (an attack must not
+//! write a log line per connection).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mint_quote_proto::setup::{self, AcceptedPool};
-use mint_quote_proto::transport::{self, FrameWriter, TransportConfig};
+use mint_quote_proto::pool_auth::AuthError;
+use mint_quote_proto::setup::{self, AcceptedPool, SetupError};
+use mint_quote_proto::transport::{self, Channel, FrameWriter, TransportConfig, TransportError};
 use mint_quote_proto::{
     ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, ErrorCode, Message,
     MintQuoteError, MintQuoteRequest,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::{mpsc, watch, Semaphore};
+use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::metrics::{MintMetrics, Path};
+use crate::admission::{Authenticated, Refusal, Unauthenticated};
+use crate::metrics::{self, Listener, MintMetrics, Path};
 use crate::quotes::QuoteIssuer;
 
 /// What every session needs, shared by all of them.
@@ -34,10 +44,10 @@ pub struct SessionContext {
     pub keypair: AuthorityKeypair,
     /// Pools allowed to create quotes.
     pub allowed_pools: Vec<AuthorityPublicKey>,
-    /// Handshake timeout and frame limit.
+    /// Frame limit, certificate validity and write timeout.
     pub transport: TransportConfig,
-    /// Time allowed for setup after the handshake.
-    pub setup_timeout: Duration,
+    /// Time from accept to a successful pool authentication.
+    pub auth_timeout: Duration,
     /// Quote requests of one connection worked on at once.
     pub max_in_flight: usize,
     /// The active keyset, announced after setup and on change.
@@ -53,28 +63,35 @@ pub struct SessionContext {
 enum SessionEnd {
     #[error(transparent)]
     Transport(#[from] transport::TransportError),
-    #[error(transparent)]
-    Setup(#[from] setup::SetupError),
     #[error("protocol violation: {0}")]
     Violation(String),
 }
 
-/// Serves one connection until the pool leaves, the connection breaks, or
-/// `shutdown` is cancelled (then requests in flight are finished first).
+/// Serves one admitted connection until the pool leaves, the connection
+/// breaks, or `shutdown` is cancelled (then requests in flight are
+/// finished first).
 pub async fn serve<S>(
     stream: S,
     peer: SocketAddr,
     ctx: Arc<SessionContext>,
+    ticket: Unauthenticated,
     shutdown: CancellationToken,
 ) where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
     let span = tracing::info_span!("session", %peer, pool = tracing::field::Empty);
     async move {
-        let _open = ctx.metrics.connection_opened();
-        match run(stream, &ctx, &shutdown).await {
+        let Some((channel, accepted, slot)) = authenticate(stream, &ctx, ticket, &shutdown).await
+        else {
+            return;
+        };
+        tracing::Span::current().record("pool", tracing::field::display(&accepted.pool_key));
+        tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
+        let _open = ctx.metrics.connection_stage("authenticated");
+        let _slot: Authenticated = slot;
+        match run(channel, &ctx, &shutdown).await {
             Ok(()) => tracing::info!("connection closed"),
-            Err(SessionEnd::Transport(transport::TransportError::Io(e))) => {
+            Err(SessionEnd::Transport(TransportError::Io(e))) => {
                 tracing::info!(error = %e, "connection lost")
             }
             Err(e) => tracing::warn!(reason = %e, "connection ended"),
@@ -84,29 +101,102 @@ pub async fn serve<S>(
     .await
 }
 
-async fn run<S>(
+/// Runs the handshake and setup under the accept-to-authentication
+/// deadline. `None` (counted and logged at DEBUG) when the connection
+/// ends before a pool is authenticated and admitted.
+async fn authenticate<S>(
     stream: S,
+    ctx: &Arc<SessionContext>,
+    ticket: Unauthenticated,
+    shutdown: &CancellationToken,
+) -> Option<(Channel<S>, AcceptedPool, Authenticated)>
+where
+    S: AsyncRead + AsyncWrite + Send + 'static,
+{
+    let _stage = ctx.metrics.connection_stage("unauthenticated");
+    let deadline = Instant::now() + ctx.auth_timeout;
+    let evicted = ticket.evicted().clone();
+    let attempt = async {
+        let (mut reader, mut writer) = transport::accept(stream, &ctx.keypair, &ctx.transport)
+            .await
+            .map_err(|e| (ending_of_handshake(&e), e.to_string()))?;
+        let admit = |key: &AuthorityPublicKey| {
+            if !ctx.allowed_pools.contains(key) {
+                return Err(AuthError::NotAllowed(*key));
+            }
+            ticket.authenticate(*key).map_err(|refusal| {
+                ctx.metrics.connection_refused(Listener::Sv2, refusal.as_str());
+                AuthError::Unavailable {
+                    code: ErrorCode::MintBusy,
+                    reason: match refusal {
+                        Refusal::PoolLimit => format!(
+                            "pool key {key} already holds its share of this mint's connections; try again later"
+                        ),
+                        _ => "the mint is at its limit of pool connections; try again later".into(),
+                    },
+                }
+            })
+        };
+        let (accepted, slot) = setup::respond(
+            &mut reader,
+            &mut writer,
+            &ctx.keypair.public(),
+            admit,
+            ctx.auth_timeout,
+        )
+        .await
+        .map_err(|e| (ending_of_setup(&e), e.to_string()))?;
+        Ok::<_, (metrics::Unauthenticated, String)>(((reader, writer), accepted, slot))
+    };
+    let outcome = tokio::select! {
+        _ = shutdown.cancelled() => Err((metrics::Unauthenticated::Shutdown, "the mint is shutting down".into())),
+        _ = evicted.cancelled() => Err((metrics::Unauthenticated::Evicted, "displaced by a newer connection".into())),
+        _ = tokio::time::sleep_until(deadline) => Err((
+            metrics::Unauthenticated::TimedOut,
+            format!("no pool authenticated within {:?}", ctx.auth_timeout),
+        )),
+        outcome = attempt => outcome,
+    };
+    match outcome {
+        Ok(done) => Some(done),
+        Err((how, reason)) => {
+            ctx.metrics.unauthenticated_closed(how);
+            tracing::debug!(ending = how.as_str(), %reason, "connection ended before authenticating");
+            None
+        }
+    }
+}
+
+fn ending_of_handshake(e: &TransportError) -> metrics::Unauthenticated {
+    match e {
+        TransportError::Closed | TransportError::Truncated | TransportError::Io(_) => {
+            metrics::Unauthenticated::Closed
+        }
+        _ => metrics::Unauthenticated::HandshakeFailed,
+    }
+}
+
+fn ending_of_setup(e: &SetupError) -> metrics::Unauthenticated {
+    match e {
+        SetupError::Closed
+        | SetupError::Transport(
+            TransportError::Closed | TransportError::Truncated | TransportError::Io(_),
+        ) => metrics::Unauthenticated::Closed,
+        SetupError::NotAuthorised(_) => metrics::Unauthenticated::AuthRefused,
+        _ => metrics::Unauthenticated::SetupFailed,
+    }
+}
+
+/// Serves an authenticated connection: quote requests in, answers and
+/// keyset announcements out.
+async fn run<S>(
+    (mut reader, writer): Channel<S>,
     ctx: &Arc<SessionContext>,
     shutdown: &CancellationToken,
 ) -> Result<(), SessionEnd>
 where
     S: AsyncRead + AsyncWrite + Send + 'static,
 {
-    let (mut reader, mut writer) = transport::accept(stream, &ctx.keypair, &ctx.transport)
-        .await
-        .inspect_err(|_| ctx.metrics.handshake_failed())?;
-    let accepted: AcceptedPool = setup::respond(
-        &mut reader,
-        &mut writer,
-        &ctx.keypair.public(),
-        |key| ctx.allowed_pools.contains(key),
-        ctx.setup_timeout,
-    )
-    .await
-    .inspect_err(|_| ctx.metrics.handshake_failed())?;
-    tracing::Span::current().record("pool", tracing::field::display(&accepted.pool_key));
-    tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
-
     // Room for every answer in flight plus keyset announcements: a task
     // holding a permit never waits long for the channel.
     let (answers, outbox) = mpsc::channel::<Message>(ctx.max_in_flight + 4);

@@ -1,0 +1,259 @@
+//! `config/mint.toml`: what only the mint knows, and [`Settings`], both
+//! files checked together.
+
+mod sections;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use mint_quote_config::dev_keys::{self, PublishedKeyUse};
+use mint_quote_config::{check_ranges, load_toml, parse_toml, ConfigError, SharedConfig};
+use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey, Unit};
+
+pub use sections::{
+    DatabaseKind, HttpSection, ListenerSection, MetricsSection, MintConfig, MintSection,
+    PoolsSection,
+};
+
+/// Both files, checked and with keys parsed: everything the mint needs.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The mint's own file, as written.
+    pub mint: MintConfig,
+    /// The shared file, as written.
+    pub shared: SharedConfig,
+    /// The mint's authority keypair.
+    pub keypair: AuthorityKeypair,
+    /// Pools allowed to create quotes.
+    pub allowed_pools: Vec<AuthorityPublicKey>,
+    /// The unit quotes are issued in.
+    pub unit: Unit,
+    /// Where the Sv2 listener binds.
+    pub sv2_listen: SocketAddr,
+    /// Where the HTTP API binds, if enabled.
+    pub http_listen: Option<SocketAddr>,
+    /// Where the metrics endpoint binds, if enabled.
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+impl Settings {
+    /// Reads and checks both files.
+    pub fn load(mint_path: &Path, shared_path: &Path) -> Result<Self, ConfigError> {
+        let mint: MintConfig = load_toml(mint_path)?;
+        let shared = SharedConfig::load(shared_path)?;
+        Self::check(mint, mint_path, shared, shared_path)
+    }
+
+    /// Parses and checks both files from text (for tests).
+    pub fn parse(mint_text: &str, shared_text: &str) -> Result<Self, ConfigError> {
+        let mint_path = Path::new("mint.toml");
+        let shared_path = Path::new("pool.toml");
+        let mint: MintConfig = parse_toml(mint_path, mint_text)?;
+        let shared = SharedConfig::parse(shared_path, shared_text)?;
+        Self::check(mint, mint_path, shared, shared_path)
+    }
+
+    fn check(
+        mint: MintConfig,
+        mint_path: &Path,
+        shared: SharedConfig,
+        shared_path: &Path,
+    ) -> Result<Self, ConfigError> {
+        let secret: AuthoritySecretKey = mint
+            .mint
+            .authority_secret_key
+            .parse()
+            .map_err(|e| ConfigError::invalid(mint_path, "mint.authority_secret_key", e))?;
+        let keypair = AuthorityKeypair::from_secret(secret);
+        if let Some(public) = shared.sv2_messaging.mint_key(shared_path)? {
+            if public != keypair.public() {
+                return Err(ConfigError::invalid(
+                    shared_path,
+                    "sv2_messaging.mint_authority_pubkey",
+                    format!(
+                        "{public} is not the public key of mint.authority_secret_key in {} (that is {})",
+                        mint_path.display(),
+                        keypair.public()
+                    ),
+                ));
+            }
+        }
+        let allowed_pools = mint
+            .pools
+            .allowed
+            .iter()
+            .enumerate()
+            .map(|(i, key)| {
+                key.parse()
+                    .map_err(|e| ConfigError::invalid(mint_path, format!("pools.allowed[{i}]"), e))
+            })
+            .collect::<Result<Vec<AuthorityPublicKey>, _>>()?;
+        let unit = Unit::new(&mint.mint.unit)
+            .map_err(|e| ConfigError::invalid(mint_path, "mint.unit", e))?;
+        check_ranges(mint_path, &mint.mint.ranges())?;
+        check_ranges(mint_path, &mint.http.ranges())?;
+        check_ranges(mint_path, &mint.metrics.ranges())?;
+        check_ranges(mint_path, &mint.listener.ranges())?;
+        let sv2_listen = parse_addr(
+            shared_path,
+            "sv2_messaging.mint_address",
+            &shared.sv2_messaging.mint_address,
+        )?;
+        let http_listen = if mint.http.enabled {
+            Some(parse_addr(mint_path, "http.listen", &mint.http.listen)?)
+        } else {
+            None
+        };
+        let metrics_listen = if mint.metrics.enabled {
+            Some(parse_addr(
+                mint_path,
+                "metrics.listen",
+                &mint.metrics.listen,
+            )?)
+        } else {
+            None
+        };
+        let settings = Settings {
+            mint,
+            shared,
+            keypair,
+            allowed_pools,
+            unit,
+            sv2_listen,
+            http_listen,
+            metrics_listen,
+        };
+        settings
+            .refuse_published_keys_beyond_loopback()
+            .map_err(|e| ConfigError::invalid(mint_path, e.setting, e))?;
+        Ok(settings)
+    }
+
+    /// The development keys (published in this repository) this
+    /// configuration uses: the mint's own key, and allowed pool keys.
+    pub fn published_keys(&self) -> Vec<PublishedKeyUse> {
+        let mut uses = Vec::new();
+        if dev_keys::is_published(&self.keypair.public()) {
+            uses.push(PublishedKeyUse {
+                key: "mint.authority_secret_key".into(),
+                public_key: self.keypair.public(),
+            });
+        }
+        for (i, key) in self.allowed_pools.iter().enumerate() {
+            if dev_keys::is_published(key) {
+                uses.push(PublishedKeyUse {
+                    key: format!("pools.allowed[{i}]"),
+                    public_key: *key,
+                });
+            }
+        }
+        uses
+    }
+
+    /// The listeners that serve beyond this machine (an address that is
+    /// not loopback, the unspecified address included).
+    fn public_listeners(&self) -> Vec<(&'static str, SocketAddr)> {
+        let mut listeners = Vec::new();
+        if self.shared.sv2_messaging.enabled && !self.sv2_listen.ip().is_loopback() {
+            listeners.push(("sv2_messaging.mint_address", self.sv2_listen));
+        }
+        if let Some(addr) = self.http_listen.filter(|a| !a.ip().is_loopback()) {
+            listeners.push(("http.listen", addr));
+        }
+        listeners
+    }
+
+    /// Refuses development keys on a listener that other machines can
+    /// reach: with them anyone holding this repository could mint as the
+    /// mint or act as its pool. On loopback they are allowed (with a
+    /// warning) so that the README's first command works.
+    pub fn refuse_published_keys_beyond_loopback(&self) -> Result<(), Box<PublishedKeyRefusal>> {
+        let keys = self.published_keys();
+        match (keys.first(), self.public_listeners().first()) {
+            (Some(used), Some((setting, addr))) => Err(Box::new(PublishedKeyRefusal {
+                setting,
+                addr: *addr,
+                used: used.clone(),
+            })),
+            _ => Ok(()),
+        }
+    }
+
+    /// The accept-to-authentication deadline of the Sv2 listener.
+    pub fn auth_timeout(&self) -> Duration {
+        self.mint.listener.auth_timeout()
+    }
+
+    /// The quote issuer's limits.
+    pub fn issuer_limits(&self) -> crate::quotes::IssuerLimits {
+        crate::quotes::IssuerLimits {
+            max_amount: self.mint.mint.max_quote_amount,
+            ttl_secs: self.mint.mint.quote_ttl_secs,
+            max_pending: self.mint.mint.max_pending_quotes,
+            max_batch: self.mint.mint.max_batch,
+        }
+    }
+
+    /// Grace period for requests in flight at shutdown.
+    pub fn shutdown_grace(&self) -> Duration {
+        Duration::from_millis(self.mint.listener.shutdown_grace_ms)
+    }
+}
+
+fn parse_addr(path: &Path, key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
+    use std::net::ToSocketAddrs;
+    value
+        .to_socket_addrs()
+        .map_err(|e| ConfigError::invalid(path, key, format!("{value:?}: {e}")))?
+        .next()
+        .ok_or_else(|| ConfigError::invalid(path, key, format!("{value:?} resolves to no address")))
+}
+
+/// A published development key on a listener other machines can reach.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("refusing to serve on {addr} ({setting}): {used}")]
+pub struct PublishedKeyRefusal {
+    /// The setting of the listener.
+    pub setting: &'static str,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The key.
+    pub used: PublishedKeyUse,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SHARED: &str = include_str!("../../../config/shared/pool.toml");
+    const MINT: &str = include_str!("../../../config/mint.toml");
+
+    #[test]
+    fn the_example_files_work_together() {
+        let settings = Settings::parse(MINT, SHARED).unwrap();
+        assert_eq!(settings.unit, Unit::hash());
+        assert_eq!(settings.allowed_pools.len(), 1);
+        assert!(settings.http_listen.is_some());
+    }
+
+    #[test]
+    fn a_secret_that_does_not_match_the_shared_public_key_is_refused() {
+        let other = AuthorityKeypair::generate().secret().to_base58check();
+        let mint = MINT.replace("wpRLddnhWjGZvYcE8m5GqMw9gRBHNNLSgnEFjbw49ktfTc3sB", &other);
+        let err = Settings::parse(&mint, SHARED).unwrap_err().to_string();
+        assert!(err.contains("sv2_messaging.mint_authority_pubkey"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_file_and_key() {
+        let err = Settings::parse(&MINT.replace("[pools]", "[pools]\ntypo = 1"), SHARED)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("mint.toml") && err.contains("typo"), "{err}");
+        let err = Settings::parse(&MINT.replace("allowed = [", "allowed = [\"bad\", "), SHARED)
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("pools.allowed[0]"), "{err}");
+    }
+}
