@@ -108,3 +108,46 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
     assert_eq!(quotes.len(), 2, "only the two Sv2 quotes exist");
     assert!(mint.stop().await);
 }
+
+/// `/v1/info` advertises what the mint does and nothing else: minting of
+/// mining-share quotes (NUT-04), no melting (NUT-05), whose processor
+/// refuses everything. It stays so across a restart on the same database
+/// (CDK otherwise keeps what its first start stored).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_info_advertises_minting_and_no_melting() {
+    let dir = tempfile::tempdir().unwrap();
+    for start in 0..2 {
+        let mint = harness::start_mint(dir.path(), |s| {
+            s.mint.mint.name = format!("mint, start {start}");
+        })
+        .await;
+        let http = mint.http_addr.expect("the HTTP API is enabled");
+        let (status, body) = harness::http::request(http, "GET", "/v1/info", "").await;
+        assert!(status.contains("200"), "{status}");
+        let info: serde_json::Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(info["name"], format!("mint, start {start}"), "{info}");
+        let nut04 = &info["nuts"]["4"];
+        assert_eq!(nut04["disabled"], false, "{info}");
+        assert!(
+            nut04["methods"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m["method"] == "mining_share" && m["unit"] == "hash"),
+            "{info}"
+        );
+        let nut05 = &info["nuts"]["5"];
+        assert_eq!(nut05["disabled"], true, "{info}");
+        assert_eq!(nut05["methods"].as_array().map(Vec::len), Some(0), "{info}");
+        // And melting is refused at the quote stage.
+        let (status, _) = harness::http::request(
+            http,
+            "POST",
+            "/v1/melt/quote/mining_share",
+            r#"{"request":"x","unit":"hash"}"#,
+        )
+        .await;
+        assert!(!status.contains("200"), "{status}");
+        mint.stop().await;
+    }
+}

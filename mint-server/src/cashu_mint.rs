@@ -157,6 +157,9 @@ pub async fn build_mint(settings: &Settings, db: Database) -> Result<Arc<Mint>, 
             Arc::new(MiningSharePayment::new(unit.clone())),
         )
         .await?;
+    // What the configuration says the mint offers, before CDK merges in
+    // what a previous start stored.
+    let info = builder.current_mint_info();
     let mint = builder
         .build_with_seed(
             db as Arc<dyn MintKeysDatabase<Err = cdk_database::Error> + Send + Sync>,
@@ -173,6 +176,31 @@ pub async fn build_mint(settings: &Settings, db: Database) -> Result<Arc<Mint>, 
             seed: seed_path.display().to_string(),
         })?;
     }
+    publish_mint_info(&mint, info, &unit).await?;
     mint.start().await?;
     Ok(Arc::new(mint))
+}
+
+/// Stores the NUT-06 info wallets read at `/v1/info`: the one derived from
+/// the configuration, so that a changed name or limit takes effect at the
+/// next start (CDK otherwise keeps what its first start stored), and
+/// advertising only what the mint does: NUT-04 minting of mining-share
+/// quotes (created by the pool, minted by wallets), and no NUT-05 melting,
+/// which the payment processor refuses.
+async fn publish_mint_info(
+    mint: &Mint,
+    mut info: cdk::nuts::MintInfo,
+    unit: &CurrencyUnit,
+) -> Result<(), BuildError> {
+    let stored = mint.mint_info().await?;
+    // The key CDK derived from the seed, which the builder does not know.
+    info.pubkey = stored.pubkey;
+    info.nuts
+        .nut05
+        .remove_settings(unit, &mining_share_method());
+    info.nuts.nut05.disabled = info.nuts.nut05.methods.is_empty();
+    if info != stored {
+        mint.set_mint_info(info).await?;
+    }
+    Ok(())
 }

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mint_quote_proto::AuthorityKeypair;
-use mint_server::app;
+use mint_server::{app, fd_limit};
 use mint_server::config::Settings;
 use tracing_subscriber::EnvFilter;
 
@@ -48,6 +48,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::CheckConfig => {
             let settings = Settings::load(&cli.config, &cli.shared)?;
+            for used in settings.published_keys() {
+                eprintln!("WARN: {used}; the mint serves with it on loopback only");
+            }
             println!(
                 "ok: mint key {}, {} allowed pool(s), Sv2 {}, Redis {}",
                 settings.keypair.public(),
@@ -80,12 +83,38 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         )
         .init();
     let settings = Settings::load(&cli.config, &cli.shared)?;
+    check_open_file_limit(&settings);
     let mint = app::start(settings).await.context("starting the mint")?;
     wait_for_signal().await?;
     if mint.stop().await {
         tracing::info!("stopped");
     }
     Ok(())
+}
+
+/// Raises the open-file limit and says whether it covers the connection
+/// caps of `settings`.
+fn check_open_file_limit(settings: &Settings) {
+    let needed = settings.file_descriptors_needed();
+    match fd_limit::raise() {
+        Ok(limit) => {
+            tracing::info!(
+                before = limit.before,
+                now = limit.now,
+                hard = limit.hard,
+                "open-file limit"
+            );
+            if limit.now < needed {
+                tracing::warn!(
+                    limit = limit.now,
+                    needed,
+                    "the open-file limit is below what the connection caps allow; \
+                     raise it (LimitNOFILE= in systemd, ulimit -n) or lower the caps"
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, needed, "cannot raise the open-file limit"),
+    }
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -180,6 +180,23 @@ impl Settings {
         }
     }
 
+    /// File descriptors the configured connection caps allow at once,
+    /// plus a reserve for the database, Redis and the listening sockets:
+    /// what the open-file limit must cover for the caps, not the kernel,
+    /// to be what refuses connections.
+    pub fn file_descriptors_needed(&self) -> u64 {
+        const RESERVE: u64 = 64;
+        let l = &self.mint.listener;
+        let mut needed = RESERVE + l.max_connections as u64 + l.max_unauthenticated as u64;
+        if self.http_listen.is_some() {
+            needed += self.mint.http.max_connections as u64;
+        }
+        if self.metrics_listen.is_some() {
+            needed += self.mint.metrics.max_connections as u64;
+        }
+        needed
+    }
+
     /// The accept-to-authentication deadline of the Sv2 listener.
     pub fn auth_timeout(&self) -> Duration {
         self.mint.listener.auth_timeout()
