@@ -160,6 +160,9 @@ impl Default for RedisConfig {
 }
 
 impl SharedConfig {
+    /// The documented range of every numeric key of the shared file.
+    pub const RANGES: [Range; 6] = Sv2MessagingConfig::RANGES;
+
     /// Reads and checks the shared file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let config: SharedConfig = load_toml(path)?;

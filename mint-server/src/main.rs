@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mint_quote_proto::AuthorityKeypair;
-use mint_server::{app, fd_limit};
 use mint_server::config::Settings;
+use mint_server::{app, fd_limit};
 use tracing_subscriber::EnvFilter;
 
 /// A Cashu mint that turns a pool's accepted shares into paid mint quotes.

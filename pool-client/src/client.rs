@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use mint_quote_config::dev_keys::{self, PublishedKeyUse};
 use mint_quote_config::BusyPolicy;
 use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, Message};
@@ -48,6 +49,28 @@ pub struct ClientConfig {
     pub reconnect_max: Duration,
 }
 
+impl ClientConfig {
+    /// The development keys (published in the repository) this
+    /// configuration uses: the pool's own key, or the mint key it pins
+    /// (then anyone can pose as the mint).
+    pub fn published_keys(&self) -> Vec<PublishedKeyUse> {
+        let mut uses = Vec::new();
+        if dev_keys::is_published(&self.pool_keypair.public()) {
+            uses.push(PublishedKeyUse {
+                key: "pool_secret_key".into(),
+                public_key: self.pool_keypair.public(),
+            });
+        }
+        if dev_keys::is_published(&self.mint_key) {
+            uses.push(PublishedKeyUse {
+                key: "sv2_messaging.mint_authority_pubkey".into(),
+                public_key: self.mint_key,
+            });
+        }
+        uses
+    }
+}
+
 /// The pool's client of the mint. Cheap to share behind an `Arc`; all
 /// methods take `&self`.
 pub struct MintQuoteClient {
@@ -65,6 +88,9 @@ impl MintQuoteClient {
     /// Starts the client. It connects in the background; requests made
     /// before the connection is up wait for it (up to their deadline).
     pub fn start(config: ClientConfig) -> MintQuoteClient {
+        for used in config.published_keys() {
+            tracing::warn!("{used}; use it only against a mint on this machine");
+        }
         let config = Arc::new(config);
         // Callers hold a slot while their command is queued, so the queue
         // never holds more than `max_in_flight` commands.

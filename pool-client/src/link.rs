@@ -467,6 +467,10 @@ async fn connect(config: Arc<ClientConfig>) -> Result<Connected, Failure> {
             reason: format!("the mint's certificate was refused: {reason}"),
             fatal: Some(QuoteError::WrongMintKey { pinned, reason }),
         },
+        // The mint is at its connection limit: try again after backoff.
+        SetupError::AuthRefused { code, message } if code.is_retryable() => transient(format!(
+            "the mint cannot take this connection now: {code}: {message}"
+        )),
         SetupError::AuthRefused { code, message } => Failure {
             reason: format!("pool authentication refused: {code}: {message}"),
             fatal: Some(QuoteError::NotAuthorised(message)),

@@ -262,6 +262,128 @@ mod tests {
         assert!(err.contains("sv2_messaging.mint_authority_pubkey"), "{err}");
     }
 
+    /// Every numeric key of both files, with its documented range.
+    fn all_ranges() -> Vec<(&'static str, mint_quote_config::Range)> {
+        let mint = MintSection::RANGES
+            .iter()
+            .chain(&HttpSection::RANGES)
+            .chain(&MetricsSection::RANGES)
+            .chain(&ListenerSection::RANGES)
+            .map(|r| ("mint", *r));
+        let shared = SharedConfig::RANGES.iter().map(|r| ("shared", *r));
+        mint.chain(shared).collect()
+    }
+
+    /// The example files with `key` (`section.key`) of `file` set to
+    /// `value`.
+    fn with_value(file: &str, key: &str, value: i64) -> (String, String) {
+        let (section, name) = key.split_once('.').unwrap();
+        let set = |text: &str| {
+            let mut doc: toml::Table = toml::from_str(text).unwrap();
+            let table = doc
+                .entry(section)
+                .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+            table
+                .as_table_mut()
+                .unwrap()
+                .insert(name.to_owned(), toml::Value::Integer(value));
+            toml::to_string(&doc).unwrap()
+        };
+        match file {
+            "mint" => (set(MINT), SHARED.to_owned()),
+            _ => (MINT.to_owned(), set(SHARED)),
+        }
+    }
+
+    /// Bounds a key gets from the example's value of another key:
+    /// reconnect_initial_ms (100) <= reconnect_max_ms (10,000).
+    fn bounds_from_other_keys(key: &str) -> (u64, u64) {
+        match key {
+            "sv2_messaging.reconnect_max_ms" => (100, u64::MAX),
+            "sv2_messaging.reconnect_initial_ms" => (0, 10_000),
+            _ => (0, u64::MAX),
+        }
+    }
+
+    fn check_one(file: &str, range: mint_quote_config::Range, value: i64) {
+        let (mint, shared) = with_value(file, range.key, value);
+        let parsed = Settings::parse(&mint, &shared);
+        let (floor, ceiling) = bounds_from_other_keys(range.key);
+        let allowed =
+            value >= 0 && (range.min.max(floor)..=range.max.min(ceiling)).contains(&(value as u64));
+        match parsed {
+            Ok(settings) => {
+                assert!(allowed, "{} = {value} was accepted", range.key);
+                drop(settings);
+            }
+            Err(e) => {
+                assert!(!allowed, "{} = {value} was refused: {e}", range.key);
+                let text = e.to_string();
+                let name = range.key.split_once('.').unwrap().1;
+                let file_name = if file == "mint" {
+                    "mint.toml"
+                } else {
+                    "pool.toml"
+                };
+                assert!(
+                    text.contains(file_name) && text.contains(name),
+                    "the error names neither the file nor the key: {text}"
+                );
+                if value >= 0 && !(range.min..=range.max).contains(&(value as u64)) {
+                    assert!(
+                        text.contains(&value.to_string())
+                            && text.contains(&format!("{}..={}", range.min, range.max)),
+                        "the error gives neither the value nor the range: {text}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn every_setting_accepts_its_range_and_refuses_the_rest_at_the_edges() {
+        for (file, range) in all_ranges() {
+            let min = range.min as i64;
+            let max = i64::try_from(range.max).unwrap_or(i64::MAX);
+            for value in [
+                i64::MIN,
+                -1,
+                0,
+                min - 1,
+                min,
+                min + 1,
+                max - 1,
+                max,
+                max.saturating_add(1),
+                i64::MAX,
+            ] {
+                check_one(file, range, value);
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig {
+            cases: 2048,
+            ..proptest::prelude::ProptestConfig::default()
+        })]
+
+        /// Any integer a TOML file can hold, in any numeric setting of
+        /// either file: the loader accepts exactly the documented range and
+        /// otherwise says which file, key, value and range; it never panics.
+        #[test]
+        fn any_integer_in_any_setting_is_checked(
+            which in 0usize..64,
+            value in proptest::prelude::any::<i64>(),
+            small in 0i64..2_000_000,
+            pick_small in proptest::prelude::any::<bool>(),
+        ) {
+            let ranges = all_ranges();
+            let (file, range) = ranges[which % ranges.len()];
+            check_one(file, range, if pick_small { small } else { value });
+        }
+    }
+
     #[test]
     fn errors_name_the_file_and_key() {
         let err = Settings::parse(&MINT.replace("[pools]", "[pools]\ntypo = 1"), SHARED)
