@@ -5,6 +5,8 @@
 //! Everything here is real: real TCP, real Noise, a real CDK mint on a real
 //! SQLite file, a real Redis. Nothing is mocked.
 
+pub mod attack;
+pub mod attack_process;
 pub mod conn;
 pub mod http;
 pub mod mint;

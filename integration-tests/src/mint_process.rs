@@ -61,6 +61,10 @@ pub struct MintProcessConfig {
     /// example's value of the same key (TOML refuses a key twice, so the
     /// example's line is removed).
     pub mint_overrides: Vec<(&'static str, String)>,
+    /// The same for `pool.toml`.
+    pub shared_overrides: Vec<(&'static str, String)>,
+    /// Soft and hard open-file limit of the process, if not inherited.
+    pub open_files: Option<u64>,
     /// Redis url, if the Redis path is to run.
     pub redis_url: Option<String>,
 }
@@ -74,6 +78,8 @@ impl MintProcessConfig {
             http_port: free_port(),
             metrics_port: free_port(),
             mint_overrides: Vec::new(),
+            shared_overrides: Vec::new(),
+            open_files: None,
             redis_url: None,
         }
     }
@@ -115,6 +121,9 @@ impl MintProcessConfig {
             "mint_address = \"127.0.0.1:34260\"",
             &format!("mint_address = \"127.0.0.1:{}\"", self.sv2_port),
         );
+        for (section, line) in &self.shared_overrides {
+            shared = override_key(&shared, section, line);
+        }
         if let Some(url) = &self.redis_url {
             shared = Self::replace(&shared, "enabled = false", "enabled = true");
             shared = Self::replace(
@@ -129,6 +138,33 @@ impl MintProcessConfig {
         fs::write(&shared_path, shared).expect("write pool.toml");
         (mint_path, shared_path)
     }
+}
+
+/// Starts the child with `limit` as both its soft and hard open-file
+/// limit (so raising the soft limit at start gains nothing).
+fn limit_open_files(command: &mut Command, limit: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: the closure runs in the child between fork and exec and
+    // only calls setrlimit, which is async-signal-safe.
+    unsafe {
+        command.pre_exec(move || {
+            let rlimit = libc::rlimit {
+                rlim_cur: limit,
+                rlim_max: limit,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &rlimit) != 0 {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
+/// The number of file descriptors `pid` has open now.
+pub fn open_files_of(pid: u32) -> usize {
+    fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|dir| dir.count())
+        .unwrap_or(0)
 }
 
 /// `text` with `line` (`key = value`) set in `[section]`: any line of the
@@ -176,16 +212,19 @@ impl MintProcess {
             .append(true)
             .open(&log)
             .expect("open the mint log");
-        let child = Command::new(mint_server_bin())
+        let mut command = Command::new(mint_server_bin());
+        command
             .arg("--config")
             .arg(&mint_path)
             .arg("--shared")
             .arg(&shared_path)
             .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(log_file)
-            .spawn()
-            .expect("spawn mint-server");
+            .stderr(log_file);
+        if let Some(limit) = config.open_files {
+            limit_open_files(&mut command, limit);
+        }
+        let child = command.spawn().expect("spawn mint-server");
         let process = MintProcess {
             config,
             child: Some(child),

@@ -6,6 +6,7 @@
 //! docs/performance.md.
 
 mod codec;
+mod isolation;
 mod runs;
 mod stats;
 
@@ -52,6 +53,21 @@ enum Command {
         #[arg(long, default_value_t = 256)]
         concurrency: usize,
     },
+    /// Only the isolation measurements: a pool's quote rate alone and
+    /// while strangers load the mint from another process.
+    Isolation {
+        /// `sqlite` (file) or `memory`.
+        #[arg(long, default_value = "sqlite")]
+        database: String,
+        /// The pool's requests in flight.
+        #[arg(long, default_value_t = 64)]
+        in_flight: usize,
+        /// Seconds of each measurement.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+    },
+    /// Run as an attacker process (what the isolation measurement starts).
+    Attack(integration_tests::attack::AttackArgs),
     /// Run the mint-server binary (file database) through many quotes and
     /// report its memory.
     Soak {
@@ -123,6 +139,7 @@ struct Report {
     machine: Machine,
     codec_noise_round_trip_ns: CodecNs,
     databases: Vec<DatabaseResults>,
+    isolation: Vec<isolation::Isolation>,
 }
 
 #[derive(Serialize)]
@@ -151,10 +168,42 @@ fn sample_messages() -> (mint_quote_proto::Message, mint_quote_proto::Message) {
     )
 }
 
+fn database_kind(name: &str) -> DatabaseKind {
+    if name == "memory" {
+        DatabaseKind::Memory
+    } else {
+        DatabaseKind::Sqlite
+    }
+}
+
+/// This binary, which the isolation measurement re-runs as the attacker.
+fn this_binary() -> anyhow::Result<PathBuf> {
+    std::env::current_exe().context("the benchmark's own path")
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Attack(args)) => {
+            integration_tests::attack::run_process(args).await;
+            return Ok(());
+        }
+        Some(Command::Isolation {
+            database,
+            in_flight,
+            seconds,
+        }) => {
+            let results = isolation::measure(
+                &this_binary()?,
+                database_kind(&database),
+                in_flight,
+                seconds,
+            )
+            .await?;
+            print_isolation(&results);
+            return Ok(());
+        }
         Some(Command::Soak { count, concurrency }) => return soak(count, concurrency).await,
         Some(Command::One {
             path,
@@ -162,11 +211,7 @@ async fn main() -> anyhow::Result<()> {
             count,
             concurrency,
         }) => {
-            let kind = if database == "memory" {
-                DatabaseKind::Memory
-            } else {
-                DatabaseKind::Sqlite
-            };
+            let kind = database_kind(&database);
             let rate = if path == "sv2" {
                 runs::sv2(kind, count, concurrency).await?
             } else {
@@ -239,10 +284,18 @@ async fn main() -> anyhow::Result<()> {
             sv2_over_redis: best_sv2 / redis,
         });
     }
+    let isolation = isolation::measure(
+        &this_binary()?,
+        DatabaseKind::Sqlite,
+        64,
+        cli.seconds as f64 + 2.0,
+    )
+    .await?;
     let report = Report {
         machine,
         codec_noise_round_trip_ns: codec,
         databases,
+        isolation,
     };
     print_table(&report);
     if let Some(dir) = cli.json.parent() {
@@ -285,6 +338,27 @@ fn print_table(report: &Report) {
         println!(
             "  Redis path: {:.0} q/s; best Sv2 / Redis = {:.1}x",
             db.redis_qps, db.sv2_over_redis
+        );
+    }
+    print_isolation(&report.isolation);
+}
+
+fn print_isolation(results: &[isolation::Isolation]) {
+    println!(
+        "\nisolation of the quote path (SQLite file, 64 in flight; strangers in another process)"
+    );
+    println!(
+        "  {:<38} | {:>9} | {:>9} | {:>6} | {:>14}",
+        "load", "clean q/s", "loaded", "ratio", "strangers op/s"
+    );
+    for r in results {
+        println!(
+            "  {:<38} | {:>9.0} | {:>9.0} | {:>5.0}% | {:>14.0}",
+            r.load,
+            r.clean_qps,
+            r.loaded_qps,
+            r.ratio * 100.0,
+            r.stranger_ops_per_s
         );
     }
 }

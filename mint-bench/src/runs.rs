@@ -27,6 +27,7 @@ pub async fn start_mint(database: DatabaseKind, redis_url: Option<String>) -> an
     settings.mint.mint.database = database;
     settings.mint.mint.max_pending_quotes = 1 << 20;
     settings.mint.listener.max_in_flight_per_connection = 1024;
+
     if let Some(url) = redis_url {
         settings.shared.redis.enabled = true;
         settings.shared.redis.url = url;
@@ -112,7 +113,7 @@ pub async fn ceiling(
     Ok(rate)
 }
 
-async fn client_for(mint: &Mint, max_in_flight: usize) -> anyhow::Result<Arc<MintQuoteClient>> {
+pub async fn client_for(mint: &Mint, max_in_flight: usize) -> anyhow::Result<Arc<MintQuoteClient>> {
     let address = mint.running.sv2_addr.context("sv2 enabled")?.to_string();
     let mut config = client_config(&address);
     config.max_in_flight = max_in_flight.max(1);

@@ -20,6 +20,7 @@ use crate::keyset::{active_keyset, watch_active_keyset};
 use crate::metrics::{Listener, MintMetrics};
 use crate::payment::MINING_SHARE_METHOD;
 use crate::quotes::QuoteIssuer;
+use crate::runtimes::BackgroundRuntime;
 use crate::session::SessionContext;
 use crate::{listener, redis_consumer, summary};
 
@@ -48,6 +49,14 @@ pub enum StartError {
     /// The HTTP router could not be built.
     #[error("http api: {0}")]
     Http(String),
+    /// A runtime for the listeners could not be started.
+    #[error("cannot start the {what} runtime: {source}")]
+    Runtime {
+        /// Which runtime.
+        what: &'static str,
+        /// Why.
+        source: std::io::Error,
+    },
     /// A development key on a listener other machines can reach.
     #[error(transparent)]
     PublishedKey(#[from] Box<PublishedKeyRefusal>),
@@ -71,6 +80,18 @@ pub struct RunningMint {
     sessions: TaskTracker,
     tasks: Vec<JoinHandle<()>>,
     grace: Duration,
+    /// Dropped (last) when the mint stops.
+    runtimes: Vec<BackgroundRuntime>,
+}
+
+fn background(
+    what: &'static str,
+    threads: usize,
+    nice: u64,
+) -> Result<BackgroundRuntime, StartError> {
+    let nice = i32::try_from(nice).unwrap_or(19);
+    BackgroundRuntime::start(what, threads, nice)
+        .map_err(|source| StartError::Runtime { what, source })
 }
 
 /// Binds `addr` and returns the listener with the address it got (the
@@ -87,8 +108,11 @@ async fn bind(
     Ok((listener, local))
 }
 
-/// Serves `router` on `listener` under `limits` until `shutdown`.
+/// Serves `router` on `listener` under `limits` until `shutdown`, on
+/// `runtime`.
+#[allow(clippy::too_many_arguments)]
 fn spawn_http(
+    runtime: &tokio::runtime::Handle,
     which: Listener,
     listener: TcpListener,
     router: axum::Router,
@@ -97,7 +121,7 @@ fn spawn_http(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> JoinHandle<()> {
-    tokio::spawn(http_server::serve(
+    runtime.spawn(http_server::serve(
         listener,
         router,
         limits,
@@ -146,8 +170,10 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         shutdown.clone(),
     );
 
+    let mut runtimes = Vec::new();
     let mut sv2_addr = None;
     if settings.shared.sv2_messaging.enabled {
+        let admission_runtime = background("admission", 1, settings.mint.listener.admission_nice)?;
         let (listener, addr) = bind("Sv2", settings.sv2_listen).await?;
         let s = &settings.shared.sv2_messaging;
         let ctx = Arc::new(SessionContext {
@@ -165,19 +191,23 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             keyset: keyset.clone(),
             metrics: metrics.clone(),
             shutdown_grace: settings.shutdown_grace(),
+            main: tokio::runtime::Handle::current(),
+            sessions: sessions.clone(),
         });
         let admission = Admission::new(AdmissionLimits::from(&settings.mint.listener));
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
-        tasks.push(tokio::spawn(listener::accept_loop(
+        tasks.push(admission_runtime.handle().spawn(listener::accept_loop(
             listener,
             ctx,
             admission,
             shutdown.clone(),
             sessions.clone(),
         )));
+        runtimes.push(admission_runtime);
         sv2_addr = Some(addr);
     }
 
+    let http_runtime = background("http", settings.mint.http.threads, settings.mint.http.nice)?;
     let mut http_addr = None;
     if let Some(addr) = settings.http_listen {
         let (listener, local) = bind("HTTP", addr).await?;
@@ -195,6 +225,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             max_body_bytes: h.max_body_bytes,
         };
         tasks.push(spawn_http(
+            &http_runtime.handle(),
             Listener::Http,
             listener,
             router,
@@ -227,6 +258,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             }),
         );
         tasks.push(spawn_http(
+            &http_runtime.handle(),
             Listener::Metrics,
             listener,
             router,
@@ -238,6 +270,8 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         tracing::info!(addr = %local, "metrics endpoint ready (GET /metrics)");
         metrics_addr = Some(local);
     }
+
+    runtimes.push(http_runtime);
 
     if settings.shared.redis.enabled {
         tasks.push(tokio::spawn(redis_consumer::run(
@@ -260,6 +294,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         sessions,
         tasks,
         grace: settings.shutdown_grace(),
+        runtimes,
     })
 }
 
@@ -289,6 +324,7 @@ impl RunningMint {
         if let Err(e) = self.mint.stop().await {
             tracing::warn!(error = %e, "cdk mint did not stop cleanly");
         }
+        drop(self.runtimes);
         finished
     }
 }

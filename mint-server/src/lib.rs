@@ -16,5 +16,6 @@ pub mod payment;
 mod quote_writer;
 pub mod quotes;
 pub mod redis_consumer;
+pub mod runtimes;
 pub mod session;
 mod summary;

@@ -27,6 +27,7 @@ use mint_quote_proto::{
     MintQuoteError, MintQuoteRequest,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
 use tokio::sync::{mpsc, watch, Semaphore};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
@@ -56,6 +57,11 @@ pub struct SessionContext {
     pub metrics: MintMetrics,
     /// At shutdown, how long a session may keep draining.
     pub shutdown_grace: Duration,
+    /// The quote path's runtime, where authenticated connections are
+    /// served (the admission runtime handles them until then).
+    pub main: tokio::runtime::Handle,
+    /// Every authenticated session, waited on at shutdown.
+    pub sessions: tokio_util::task::TaskTracker,
 }
 
 /// Why a session ended early. Logged; never crosses to another session.
@@ -67,52 +73,69 @@ enum SessionEnd {
     Violation(String),
 }
 
-/// Serves one admitted connection until the pool leaves, the connection
+/// Serves one admitted connection: runs its handshake and setup here (on
+/// the admission runtime), then moves it to the quote path's runtime
+/// (`ctx.main`) and serves it there until the pool leaves, the connection
 /// breaks, or `shutdown` is cancelled (then requests in flight are
 /// finished first).
-pub async fn serve<S>(
-    stream: S,
+pub async fn serve(
+    stream: TcpStream,
     peer: SocketAddr,
     ctx: Arc<SessionContext>,
     ticket: Unauthenticated,
     shutdown: CancellationToken,
-) where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+) {
     let span = tracing::info_span!("session", %peer, pool = tracing::field::Empty);
-    async move {
-        let Some((channel, accepted, slot)) = authenticate(stream, &ctx, ticket, &shutdown).await
-        else {
+    let Some((channel, accepted, slot)) = authenticate(stream, &ctx, ticket, &shutdown)
+        .instrument(span.clone())
+        .await
+    else {
+        return;
+    };
+    span.record("pool", tracing::field::display(&accepted.pool_key));
+    // A socket belongs to the runtime that registered it: take it out of
+    // this one and register it again on the quote path's.
+    let (stream, parts) = transport::into_parts(channel);
+    let moved = match stream.into_std() {
+        Ok(moved) => moved,
+        Err(e) => {
+            span.in_scope(|| tracing::warn!(error = %e, "cannot hand the connection over"));
             return;
+        }
+    };
+    let main = ctx.main.clone();
+    let sessions = ctx.sessions.clone();
+    let session = async move {
+        let stream = match TcpStream::from_std(moved) {
+            Ok(stream) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the connection over");
+                return;
+            }
         };
-        tracing::Span::current().record("pool", tracing::field::display(&accepted.pool_key));
         tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
         let _open = ctx.metrics.connection_stage("authenticated");
         let _slot: Authenticated = slot;
-        match run(channel, &ctx, &shutdown).await {
+        match run(transport::from_parts(stream, parts), &ctx, &shutdown).await {
             Ok(()) => tracing::info!("connection closed"),
             Err(SessionEnd::Transport(TransportError::Io(e))) => {
                 tracing::info!(error = %e, "connection lost")
             }
             Err(e) => tracing::warn!(reason = %e, "connection ended"),
         }
-    }
-    .instrument(span)
-    .await
+    };
+    sessions.spawn_on(session.instrument(span), &main);
 }
 
 /// Runs the handshake and setup under the accept-to-authentication
 /// deadline. `None` (counted and logged at DEBUG) when the connection
 /// ends before a pool is authenticated and admitted.
-async fn authenticate<S>(
-    stream: S,
+async fn authenticate(
+    stream: TcpStream,
     ctx: &Arc<SessionContext>,
     ticket: Unauthenticated,
     shutdown: &CancellationToken,
-) -> Option<(Channel<S>, AcceptedPool, Authenticated)>
-where
-    S: AsyncRead + AsyncWrite + Send + 'static,
-{
+) -> Option<(Channel<TcpStream>, AcceptedPool, Authenticated)> {
     let _stage = ctx.metrics.connection_stage("unauthenticated");
     let deadline = Instant::now() + ctx.auth_timeout;
     let evicted = ticket.evicted().clone();

@@ -138,6 +138,41 @@ pub enum TransportError {
 /// The two halves of an established channel over `S`.
 pub type Channel<S> = (FrameReader<ReadHalf<S>>, FrameWriter<WriteHalf<S>>);
 
+/// An established channel's cipher states and buffers, without its byte
+/// stream: what it takes to carry a channel over to another stream with
+/// the same bytes (the mint moves an authenticated connection from the
+/// runtime that admitted it to the one that serves quotes).
+pub struct ChannelParts {
+    reader: reader::ReaderState,
+    writer: writer::WriterState,
+}
+
+impl std::fmt::Debug for ChannelParts {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ChannelParts")
+    }
+}
+
+/// Takes `channel` apart into its byte stream and the rest. Frames already
+/// read but not returned, and bytes written but not flushed, stay in the
+/// parts.
+pub fn into_parts<S: AsyncRead + AsyncWrite + Unpin>(channel: Channel<S>) -> (S, ChannelParts) {
+    let (reader, writer) = channel;
+    let (read, reader) = reader.into_parts();
+    let (write, writer) = writer.into_parts();
+    (read.unsplit(write), ChannelParts { reader, writer })
+}
+
+/// Puts a channel back together on `stream`, which must carry the same
+/// connection as the one [`into_parts`] took it from.
+pub fn from_parts<S: AsyncRead + AsyncWrite>(stream: S, parts: ChannelParts) -> Channel<S> {
+    let (read, write) = tokio::io::split(stream);
+    (
+        FrameReader::from_parts(read, parts.reader),
+        FrameWriter::from_parts(write, parts.writer),
+    )
+}
+
 /// Runs `fut` under the handshake timeout.
 async fn with_timeout<T>(
     config: &TransportConfig,

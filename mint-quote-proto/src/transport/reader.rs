@@ -39,6 +39,63 @@ pub struct FrameReader<R> {
     received_any: bool,
 }
 
+impl<R> FrameReader<R> {
+    /// The byte stream, and everything else to go on reading later on
+    /// another stream carrying the same bytes (see [`super::into_parts`]).
+    pub(crate) fn into_parts(self) -> (R, ReaderState) {
+        let FrameReader {
+            inner,
+            decryptor,
+            max_payload_len,
+            buf,
+            header,
+            scratch,
+            received_any,
+        } = self;
+        (
+            inner,
+            ReaderState {
+                decryptor,
+                max_payload_len,
+                buf,
+                header,
+                scratch,
+                received_any,
+            },
+        )
+    }
+
+    pub(crate) fn from_parts(inner: R, state: ReaderState) -> Self {
+        let ReaderState {
+            decryptor,
+            max_payload_len,
+            buf,
+            header,
+            scratch,
+            received_any,
+        } = state;
+        FrameReader {
+            inner,
+            decryptor,
+            max_payload_len,
+            buf,
+            header,
+            scratch,
+            received_any,
+        }
+    }
+}
+
+/// A [`FrameReader`] without its stream.
+pub(crate) struct ReaderState {
+    decryptor: Option<NoiseDecryptor>,
+    max_payload_len: usize,
+    buf: BytesMut,
+    header: Option<[u8; HEADER_SIZE]>,
+    scratch: BytesMut,
+    received_any: bool,
+}
+
 impl<R: AsyncRead + Unpin> FrameReader<R> {
     pub(crate) fn new(inner: R, decryptor: NoiseDecryptor, max_payload_len: usize) -> Self {
         FrameReader {

@@ -31,6 +31,53 @@ pub struct FrameWriter<W> {
     write_timeout: Duration,
 }
 
+impl<W> FrameWriter<W> {
+    /// The byte stream, and everything else to go on writing later on
+    /// another stream (see [`super::into_parts`]).
+    pub(crate) fn into_parts(self) -> (W, WriterState) {
+        let FrameWriter {
+            inner,
+            encryptor,
+            out,
+            written,
+            write_timeout,
+        } = self;
+        (
+            inner,
+            WriterState {
+                encryptor,
+                out,
+                written,
+                write_timeout,
+            },
+        )
+    }
+
+    pub(crate) fn from_parts(inner: W, state: WriterState) -> Self {
+        let WriterState {
+            encryptor,
+            out,
+            written,
+            write_timeout,
+        } = state;
+        FrameWriter {
+            inner,
+            encryptor,
+            out,
+            written,
+            write_timeout,
+        }
+    }
+}
+
+/// A [`FrameWriter`] without its stream.
+pub(crate) struct WriterState {
+    encryptor: NoiseEncryptor,
+    out: BytesMut,
+    written: usize,
+    write_timeout: Duration,
+}
+
 impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     pub(crate) fn new(inner: W, encryptor: NoiseEncryptor, write_timeout: Duration) -> Self {
         FrameWriter {

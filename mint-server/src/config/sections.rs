@@ -147,6 +147,11 @@ pub struct HttpSection {
     pub request_timeout_ms: u64,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// Threads that serve the API (and the metrics endpoint).
+    pub threads: usize,
+    /// How much lower than the quote path those threads run (added to
+    /// the process's niceness; 0: the same priority).
+    pub nice: u64,
 }
 
 impl Default for HttpSection {
@@ -160,23 +165,27 @@ impl Default for HttpSection {
             idle_timeout_ms: 30_000,
             request_timeout_ms: 30_000,
             max_body_bytes: 1 << 20,
+            threads: 1,
+            nice: 10,
         }
     }
 }
 
 impl HttpSection {
     /// The documented range of every numeric key of `[http]`.
-    pub const RANGES: [Range; 6] = [
+    pub const RANGES: [Range; 8] = [
         Range::new("http.max_connections", 1, 100_000),
         Range::new("http.max_concurrent_requests", 1, 10_000),
         Range::new("http.header_read_timeout_ms", 100, 600_000),
         Range::new("http.idle_timeout_ms", 100, 3_600_000),
         Range::new("http.request_timeout_ms", 100, 600_000),
         Range::new("http.max_body_bytes", 1024, 64 << 20),
+        Range::new("http.threads", 1, 64),
+        Range::new("http.nice", 0, 19),
     ];
 
-    pub(super) fn ranges(&self) -> [(Range, u64); 6] {
-        let [conns, requests, header, idle, request, body] = Self::RANGES;
+    pub(super) fn ranges(&self) -> [(Range, u64); 8] {
+        let [conns, requests, header, idle, request, body, threads, nice] = Self::RANGES;
         [
             (conns, self.max_connections as u64),
             (requests, self.max_concurrent_requests as u64),
@@ -184,6 +193,8 @@ impl HttpSection {
             (idle, self.idle_timeout_ms),
             (request, self.request_timeout_ms),
             (body, self.max_body_bytes as u64),
+            (threads, self.threads as u64),
+            (nice, self.nice),
         ]
     }
 }
@@ -251,6 +262,10 @@ pub struct ListenerSection {
     pub shutdown_grace_ms: u64,
     /// Validity of the Noise certificate the mint issues, in seconds.
     pub cert_validity_secs: u64,
+    /// How much lower than the quote path the accept loop and connections
+    /// that have not authenticated run (added to the process's niceness;
+    /// 0: the same priority).
+    pub admission_nice: u64,
 }
 
 impl Default for ListenerSection {
@@ -266,13 +281,14 @@ impl Default for ListenerSection {
             max_in_flight_per_connection: 256,
             shutdown_grace_ms: 10_000,
             cert_validity_secs: 3600,
+            admission_nice: 10,
         }
     }
 }
 
 impl ListenerSection {
     /// The documented range of every numeric key of `[listener]`.
-    pub const RANGES: [Range; 10] = [
+    pub const RANGES: [Range; 11] = [
         Range::new("listener.max_connections", 1, 10_000),
         Range::new("listener.max_connections_per_pool", 1, 10_000),
         Range::new("listener.max_unauthenticated", 1, 10_000),
@@ -283,10 +299,11 @@ impl ListenerSection {
         Range::new("listener.max_in_flight_per_connection", 1, 65_536),
         Range::new("listener.shutdown_grace_ms", 0, 600_000),
         Range::new("listener.cert_validity_secs", 60, 365 * 24 * 3600),
+        Range::new("listener.admission_nice", 0, 19),
     ];
 
-    pub(super) fn ranges(&self) -> [(Range, u64); 10] {
-        let [conns, per_pool, unauth, per_source, auth, rate, burst, in_flight, grace, cert] =
+    pub(super) fn ranges(&self) -> [(Range, u64); 11] {
+        let [conns, per_pool, unauth, per_source, auth, rate, burst, in_flight, grace, cert, nice] =
             Self::RANGES;
         [
             (conns, self.max_connections as u64),
@@ -299,6 +316,7 @@ impl ListenerSection {
             (in_flight, self.max_in_flight_per_connection as u64),
             (grace, self.shutdown_grace_ms),
             (cert, self.cert_validity_secs),
+            (nice, self.admission_nice),
         ]
     }
 
