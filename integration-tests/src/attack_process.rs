@@ -39,7 +39,24 @@ impl AttackProcess {
         connections: usize,
         sources: u8,
     ) -> AttackProcess {
-        let mut child = Command::new(bin)
+        Self::start_on(bin, extra, mode, target, connections, sources, None)
+    }
+
+    /// [`Self::start`], on CPU `cpu` only when it is given.
+    pub fn start_on(
+        bin: &Path,
+        extra: &[&str],
+        mode: Mode,
+        target: SocketAddr,
+        connections: usize,
+        sources: u8,
+        cpu: Option<usize>,
+    ) -> AttackProcess {
+        let mut command = Command::new(bin);
+        if let Some(cpu) = cpu {
+            crate::mint_process::pin_to_cpu(&mut command, cpu);
+        }
+        let mut child = command
             .args(extra)
             .args(["--mode", mode_name(mode), "--target"])
             .arg(target.to_string())

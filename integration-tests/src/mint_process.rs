@@ -160,6 +160,30 @@ fn limit_open_files(command: &mut Command, limit: u64) {
     }
 }
 
+/// Runs the child on CPU `cpu` only (Linux; elsewhere it runs anywhere).
+/// A benchmark uses it to keep a load generator off the CPU of the mint
+/// it measures, as if it ran on another machine.
+pub fn pin_to_cpu(command: &mut Command, cpu: usize) {
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::unix::process::CommandExt;
+        // SAFETY: the closure runs in the child between fork and exec and
+        // only calls sched_setaffinity on a set it built on its stack.
+        unsafe {
+            command.pre_exec(move || {
+                let mut set: libc::cpu_set_t = std::mem::zeroed();
+                libc::CPU_SET(cpu, &mut set);
+                if libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set) != 0 {
+                    return Err(std::io::Error::last_os_error());
+                }
+                Ok(())
+            });
+        }
+    }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (command, cpu);
+}
+
 /// The number of file descriptors `pid` has open now.
 pub fn open_files_of(pid: u32) -> usize {
     fs::read_dir(format!("/proc/{pid}/fd"))

@@ -56,15 +56,26 @@ enum Command {
     /// Only the isolation measurements: a pool's quote rate alone and
     /// while strangers load the mint from another process.
     Isolation {
-        /// `sqlite` (file) or `memory`.
-        #[arg(long, default_value = "sqlite")]
-        database: String,
         /// The pool's requests in flight.
         #[arg(long, default_value_t = 64)]
         in_flight: usize,
-        /// Seconds of each measurement.
-        #[arg(long, default_value_t = 5.0)]
+        /// Seconds of each clean or loaded run.
+        #[arg(long, default_value_t = 4.0)]
         seconds: f64,
+        /// Clean and loaded runs per load (the ratio is of the medians).
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+    },
+    /// The isolation measurement itself, printing JSON (what `isolation`
+    /// runs, pinned to one CPU).
+    #[command(hide = true)]
+    IsolationWorker {
+        #[arg(long)]
+        in_flight: usize,
+        #[arg(long)]
+        seconds: f64,
+        #[arg(long)]
+        rounds: usize,
     },
     /// Run as an attacker process (what the isolation measurement starts).
     Attack(integration_tests::attack::AttackArgs),
@@ -185,26 +196,38 @@ fn this_binary() -> anyhow::Result<PathBuf> {
 async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
+        Some(Command::Soak { count, concurrency }) => return soak(count, concurrency).await,
         Some(Command::Attack(args)) => {
             integration_tests::attack::run_process(args).await;
             return Ok(());
         }
         Some(Command::Isolation {
-            database,
             in_flight,
             seconds,
+            rounds,
         }) => {
-            let results = isolation::measure(
-                &this_binary()?,
-                database_kind(&database),
+            let setup = isolation::Setup {
                 in_flight,
                 seconds,
-            )
-            .await?;
-            print_isolation(&results);
+                rounds,
+            };
+            print_isolation(&isolation::run(&this_binary()?, setup).await?);
             return Ok(());
         }
-        Some(Command::Soak { count, concurrency }) => return soak(count, concurrency).await,
+        Some(Command::IsolationWorker {
+            in_flight,
+            seconds,
+            rounds,
+        }) => {
+            let setup = isolation::Setup {
+                in_flight,
+                seconds,
+                rounds,
+            };
+            let results = isolation::measure(&this_binary()?, Some(1), setup).await?;
+            println!("{}", serde_json::to_string(&results)?);
+            return Ok(());
+        }
         Some(Command::One {
             path,
             database,
@@ -284,11 +307,13 @@ async fn main() -> anyhow::Result<()> {
             sv2_over_redis: best_sv2 / redis,
         });
     }
-    let isolation = isolation::measure(
+    let isolation = isolation::run(
         &this_binary()?,
-        DatabaseKind::Sqlite,
-        64,
-        cli.seconds as f64 + 2.0,
+        isolation::Setup {
+            in_flight: 64,
+            seconds: 4.0,
+            rounds: 3,
+        },
     )
     .await?;
     let report = Report {
@@ -344,8 +369,14 @@ fn print_table(report: &Report) {
 }
 
 fn print_isolation(results: &[isolation::Isolation]) {
+    let pinned = results.first().is_some_and(|r| r.pinned);
     println!(
-        "\nisolation of the quote path (SQLite file, 64 in flight; strangers in another process)"
+        "\nisolation of the quote path (SQLite file, 64 in flight; strangers in another process{})",
+        if pinned {
+            "; mint on CPU 0, strangers on CPU 1"
+        } else {
+            "; one CPU shared"
+        }
     );
     println!(
         "  {:<38} | {:>9} | {:>9} | {:>6} | {:>14}",
