@@ -42,6 +42,7 @@ async fn the_pool_client_works_through_the_sniffer_and_every_frame_is_printed() 
         keypair,
         upstream_key: Some(keypair.public()),
         transport: TransportConfig::default(),
+        max_connections: 2,
     });
     let shutdown = CancellationToken::new();
     tokio::spawn(serve(listener, config, printer, shutdown.clone()));
@@ -83,12 +84,28 @@ async fn the_pool_client_works_through_the_sniffer_and_every_frame_is_printed() 
         .await;
     assert!(matches!(raw.next().await, Message::MintQuoteResponse(r) if r.request_id == 77));
 
+    // A third pool while two are relayed: reset at once (max_connections).
+    let mut third = tokio::net::TcpStream::connect(sniffer_addr).await.unwrap();
+    let mut byte = [0u8; 1];
+    let refused = tokio::time::timeout(
+        harness::TIMEOUT,
+        tokio::io::AsyncReadExt::read(&mut third, &mut byte),
+    )
+    .await;
+    assert!(matches!(refused, Ok(Ok(0)) | Ok(Err(_))), "{refused:?}");
+
     let lines: Vec<Value> = lines
         .lock()
         .unwrap()
         .iter()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
+    assert!(
+        lines.iter().any(|l| l["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("pools are relayed already"))),
+        "the refusal is printed"
+    );
     let named = |name: &'static str| lines.iter().filter(move |l| l["message"] == name);
     // Setup and pool authentication crossed the sniffer.
     for name in [

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use mint_quote_config::SharedConfig;
 use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey};
 use mint_quote_sniffer::{serve, Format, Printer, SnifferConfig};
@@ -44,9 +45,18 @@ struct Cli {
     /// MintQuoteRequest,MintQuoteResponse); undecodable frames always print.
     #[arg(long, value_delimiter = ',')]
     filter: Vec<String>,
-    /// Largest frame payload accepted, in bytes.
-    #[arg(long, default_value_t = mint_quote_proto::constants::DEFAULT_MAX_PAYLOAD_LEN)]
-    max_payload_len: usize,
+    /// The shared `pool.toml`: the sniffer then uses its frame limit and
+    /// handshake timeout, as the pool and the mint do.
+    #[arg(long)]
+    shared: Option<std::path::PathBuf>,
+    /// Largest frame payload accepted, in bytes (overrides `--shared`).
+    #[arg(long)]
+    max_payload_len: Option<usize>,
+    /// Pools relayed at once; more are reset at once. The mint sees every
+    /// relayed pool coming from the sniffer's address, so its per-source
+    /// limits (`[listener]` in mint.toml) apply to them together.
+    #[arg(long, default_value_t = 16)]
+    max_connections: usize,
 }
 
 #[tokio::main]
@@ -65,19 +75,28 @@ async fn main() -> anyhow::Result<()> {
     } else {
         Some(cli.upstream_key.unwrap_or(keypair.public()))
     };
-    let transport = TransportConfig {
-        max_payload_len: cli.max_payload_len,
-        ..TransportConfig::default()
-    };
+    let mut transport = TransportConfig::default();
+    if let Some(path) = &cli.shared {
+        let shared = SharedConfig::load(path)?;
+        transport.max_payload_len = shared.sv2_messaging.max_payload_len;
+        transport.handshake_timeout = shared.sv2_messaging.handshake_timeout();
+    }
+    if let Some(max) = cli.max_payload_len {
+        transport.max_payload_len = max;
+    }
     transport
         .validate()
         .map_err(anyhow::Error::msg)
         .context("--max-payload-len")?;
+    if cli.max_connections == 0 {
+        anyhow::bail!("--max-connections must be at least 1");
+    }
     let config = Arc::new(SnifferConfig {
         upstream: cli.upstream.clone(),
         keypair,
         upstream_key,
         transport,
+        max_connections: cli.max_connections,
     });
     let format = if cli.json { Format::Json } else { Format::Text };
     let filter =

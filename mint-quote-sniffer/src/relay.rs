@@ -3,11 +3,13 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use mint_quote_proto::transport::{self, FrameReader, FrameWriter, TransportConfig};
 use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 
 use crate::describe::{Direction, Printer};
@@ -24,6 +26,8 @@ pub struct SnifferConfig {
     pub upstream_key: Option<AuthorityPublicKey>,
     /// Handshake timeout and frame limit, both sides.
     pub transport: TransportConfig,
+    /// Pools relayed at once; more are reset at once.
+    pub max_connections: usize,
 }
 
 /// Accepts pools on `listener` until `shutdown`, relaying each to the mint.
@@ -34,19 +38,37 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) {
     let next = AtomicU64::new(1);
+    let slots = Arc::new(Semaphore::new(config.max_connections));
+    let mut pause = Duration::from_millis(10);
     loop {
         let (stream, peer) = tokio::select! {
             _ = shutdown.cancelled() => return,
             accepted = listener.accept() => match accepted {
-                Ok(pair) => pair,
+                Ok(pair) => {
+                    pause = Duration::from_millis(10);
+                    pair
+                }
                 Err(e) => {
+                    // Usually out of file descriptors: wait, more each time.
                     tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                    tokio::time::sleep(pause).await;
+                    pause = (pause * 2).min(Duration::from_secs(1));
                     continue;
                 }
             },
         };
         let conn = next.fetch_add(1, Ordering::Relaxed);
+        let Ok(slot) = slots.clone().try_acquire_owned() else {
+            printer.note(
+                conn,
+                &format!(
+                    "refused {peer}: {} pools are relayed already (--max-connections)",
+                    config.max_connections
+                ),
+            );
+            let _ = stream.set_zero_linger();
+            continue;
+        };
         let (config, printer, shutdown) = (config.clone(), printer.clone(), shutdown.clone());
         tokio::spawn(async move {
             printer.note(conn, &format!("pool connected from {peer}"));
@@ -55,6 +77,7 @@ pub async fn serve(
                 reason = relay(stream, &config, &printer, conn) => reason,
             };
             printer.note(conn, &format!("closed: {reason}"));
+            drop(slot);
         });
     }
 }
@@ -67,9 +90,16 @@ async fn relay(pool: TcpStream, config: &SnifferConfig, printer: &Printer, conn:
             Ok(halves) => halves,
             Err(e) => return format!("pool handshake failed: {e}"),
         };
-    let mint = match TcpStream::connect(&config.upstream).await {
-        Ok(stream) => stream,
-        Err(e) => return format!("cannot reach the mint at {}: {e}", config.upstream),
+    let timeout = config.transport.handshake_timeout;
+    let mint = match tokio::time::timeout(timeout, TcpStream::connect(&config.upstream)).await {
+        Ok(Ok(stream)) => stream,
+        Ok(Err(e)) => return format!("cannot reach the mint at {}: {e}", config.upstream),
+        Err(_) => {
+            return format!(
+                "the mint at {} did not answer within {timeout:?}",
+                config.upstream
+            )
+        }
     };
     let _ = mint.set_nodelay(true);
     let connected = match &config.upstream_key {
