@@ -70,6 +70,10 @@ pub mod mint_quote {
     pub const POOL_AUTH_SUCCESS: u8 = 0x86;
     /// `PoolAuthError`, mint to pool; the mint closes the connection after it.
     pub const POOL_AUTH_ERROR: u8 = 0x87;
+    /// `Ping`, either way: answer with a `Pong`.
+    pub const PING: u8 = 0x88;
+    /// `Pong`, either way: the answer to a `Ping`.
+    pub const PONG: u8 = 0x89;
 }
 
 /// Largest payload, in bytes, a peer may declare in one frame unless

@@ -21,15 +21,14 @@ pub mod pool_auth;
 pub mod setup;
 pub mod transport;
 pub mod values;
-mod wire;
 
 pub use error_code::ErrorCode;
 pub use frame::Frame;
 pub use keys::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey, KeyError};
 pub use message::{
-    ActiveKeyset, DecodeError, EncodeError, Message, MintQuoteError, MintQuoteRequest,
-    MintQuoteResponse, PoolAuthChallenge, PoolAuthError, PoolAuthProof, PoolAuthSuccess,
-    RequestExtensions, RequestExtensionsError, RequestExtensionsSuccess, SetupConnection,
-    SetupConnectionError, SetupConnectionSuccess,
+    ActiveKeyset, DecodeError, Direction, EncodeError, Message, MessageInfo, MintQuoteError,
+    MintQuoteRequest, MintQuoteResponse, Ping, Pong, PoolAuthChallenge, PoolAuthError,
+    PoolAuthProof, PoolAuthSuccess, RequestExtensions, RequestExtensionsError,
+    RequestExtensionsSuccess, SetupConnection, SetupConnectionError, SetupConnectionSuccess,
 };
 pub use values::{HeaderHash, KeysetId, LockingKey, QuoteState, Unit, ValueError};

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use mint_quote_proto::{Frame, Message};
-use serde_json::{json, Value};
+use serde_json::json;
 
 /// Which way a frame went.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -33,59 +33,6 @@ pub enum Format {
     Text,
     /// One JSON object per line, for jq and log pipelines.
     Json,
-}
-
-/// The fields of a message as JSON, with keys and hashes as hex and ids as
-/// the protocol writes them.
-pub fn fields(message: &Message) -> Value {
-    match message {
-        Message::SetupConnection(m) => json!({
-            "protocol": m.protocol, "min_version": m.min_version, "max_version": m.max_version,
-            "flags": m.flags, "endpoint_host": m.endpoint_host, "endpoint_port": m.endpoint_port,
-            "vendor": m.vendor, "hardware_version": m.hardware_version, "firmware": m.firmware,
-            "device_id": m.device_id,
-        }),
-        Message::SetupConnectionSuccess(m) => {
-            json!({"used_version": m.used_version, "flags": m.flags})
-        }
-        Message::SetupConnectionError(m) => json!({"flags": m.flags, "error_code": m.error_code}),
-        Message::RequestExtensions(m) => json!({
-            "request_id": m.request_id, "requested_extensions": m.requested_extensions,
-        }),
-        Message::RequestExtensionsSuccess(m) => json!({
-            "request_id": m.request_id, "supported_extensions": m.supported_extensions,
-        }),
-        Message::RequestExtensionsError(m) => json!({
-            "request_id": m.request_id, "unsupported_extensions": m.unsupported_extensions,
-            "required_extensions": m.required_extensions,
-        }),
-        Message::MintQuoteRequest(m) => json!({
-            "request_id": m.request_id, "amount": m.amount, "unit": m.unit.as_str(),
-            "header_hash": m.header_hash.to_hex(), "description": m.description,
-            "locking_key": m.locking_key.to_string(), "keyset_id": m.keyset_id.to_string(),
-        }),
-        Message::MintQuoteResponse(m) => json!({
-            "request_id": m.request_id, "quote_id": m.quote_id, "amount": m.amount,
-            "unit": m.unit.as_str(), "expires_at": m.expires_at, "state": m.state.as_str(),
-            "header_hash": m.header_hash.to_hex(),
-        }),
-        Message::MintQuoteError(m) => json!({
-            "request_id": m.request_id, "error_code": m.error_code.to_u32(),
-            "error_name": m.error_code.as_str(), "error_message": m.error_message,
-        }),
-        Message::ActiveKeyset(m) => json!({
-            "unit": m.unit.as_str(), "keyset_id": m.keyset_id.to_string(), "input_fee_ppk": m.input_fee_ppk,
-        }),
-        Message::PoolAuthChallenge(m) => json!({"nonce": hex(&m.nonce.0)}),
-        Message::PoolAuthProof(m) => json!({
-            "pool_key": m.pool_key.to_string(), "signature": hex(&m.signature),
-        }),
-        Message::PoolAuthSuccess(m) => json!({"pool_key": m.pool_key.to_string()}),
-        Message::PoolAuthError(m) => json!({
-            "error_code": m.error_code.to_u32(), "error_name": m.error_code.as_str(),
-            "error_message": m.error_message,
-        }),
-    }
 }
 
 fn hex(bytes: &[u8]) -> String {
@@ -139,7 +86,7 @@ impl Printer {
                 match &decoded {
                     Ok(message) => {
                         object["message"] = json!(message.name());
-                        object["fields"] = fields(message);
+                        object["fields"] = message.fields();
                     }
                     Err(e) => object["error"] = json!(e.to_string()),
                 }
@@ -156,7 +103,7 @@ impl Printer {
                     frame.payload().len()
                 );
                 match &decoded {
-                    Ok(message) => format!("{prefix} {} {}", message.name(), fields(message)),
+                    Ok(message) => format!("{prefix} {} {}", message.name(), message.fields()),
                     Err(e) => format!("{prefix} UNDECODED ({e}) {}", hex(frame.payload())),
                 }
             }
@@ -227,7 +174,7 @@ mod tests {
         printer.frame(1, Direction::MintToPool, &other.to_frame().unwrap());
         let lines = lines.lock().unwrap();
         assert_eq!(lines.len(), 1, "the filter drops other messages");
-        let value: Value = serde_json::from_str(&lines[0]).unwrap();
+        let value: serde_json::Value = serde_json::from_str(&lines[0]).unwrap();
         assert_eq!(value["message"], "ActiveKeyset");
         assert_eq!(value["fields"]["keyset_id"], "009a1f293253e41e");
         assert_eq!(value["direction"], "mint->pool");

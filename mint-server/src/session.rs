@@ -285,7 +285,7 @@ async fn read_loop<R: AsyncRead + Unpin>(
                     "{message} with the channel_msg bit set"
                 )))
             }
-            Err(e) if is_request_error(&e) => {
+            Err(e) if e.is_bad_quote_request() => {
                 let request_id = e.request_id().unwrap_or(0);
                 tracing::warn!(request_id, code = %e.error_code(), reason = %e, "refused a malformed request");
                 ctx.metrics.quote_refused(Path::Sv2, e.error_code());
@@ -361,21 +361,6 @@ async fn drain<R: AsyncRead + Unpin>(
 /// How long a draining session waits for more frames once its requests in
 /// flight are done.
 const DRAIN_IDLE: Duration = Duration::from_millis(100);
-
-/// Whether a decode error is about a quote request, and so is answered
-/// rather than ending the connection.
-fn is_request_error(e: &DecodeError) -> bool {
-    matches!(
-        e,
-        DecodeError::Malformed {
-            message: "MintQuoteRequest",
-            ..
-        } | DecodeError::InvalidField {
-            message: "MintQuoteRequest",
-            ..
-        }
-    )
-}
 
 async fn answer_request(
     issuer: &QuoteIssuer,

@@ -108,6 +108,12 @@ pub fn samples() -> Vec<Message> {
             ErrorCode::NotAuthorised,
             "key not allowed",
         )),
+        Message::Ping(Ping {
+            nonce: 0x0102030405060708,
+        }),
+        Message::Pong(Pong {
+            nonce: 0x0102030405060708,
+        }),
     ]
 }
 
