@@ -61,6 +61,15 @@ pub struct Sv2MessagingConfig {
     pub reconnect_initial_ms: u64,
     /// Pool: longest reconnect delay, in ms.
     pub reconnect_max_ms: u64,
+    /// Pool: send a `Ping` when nothing has been received for this long,
+    /// in ms.
+    pub keepalive_interval_ms: u64,
+    /// Both: a connection on which nothing has been received for this long
+    /// is dead and is closed, in ms.
+    pub keepalive_timeout_ms: u64,
+    /// Both: time one write may take before the connection is dropped, in
+    /// ms.
+    pub write_timeout_ms: u64,
 }
 
 impl Default for Sv2MessagingConfig {
@@ -76,13 +85,16 @@ impl Default for Sv2MessagingConfig {
             when_busy: BusyPolicy::Wait,
             reconnect_initial_ms: 100,
             reconnect_max_ms: 10_000,
+            keepalive_interval_ms: 5_000,
+            keepalive_timeout_ms: 15_000,
+            write_timeout_ms: 10_000,
         }
     }
 }
 
 impl Sv2MessagingConfig {
     /// The documented range of every numeric key of the section.
-    pub const RANGES: [Range; 6] = [
+    pub const RANGES: [Range; 9] = [
         Range::new(
             "sv2_messaging.max_payload_len",
             MIN_PAYLOAD_LEN_LIMIT as u64,
@@ -93,11 +105,15 @@ impl Sv2MessagingConfig {
         Range::new("sv2_messaging.max_in_flight", 1, 65_536),
         Range::new("sv2_messaging.reconnect_initial_ms", 1, 60_000),
         Range::new("sv2_messaging.reconnect_max_ms", 1, 600_000),
+        Range::new("sv2_messaging.keepalive_interval_ms", 100, 600_000),
+        Range::new("sv2_messaging.keepalive_timeout_ms", 300, 3_600_000),
+        Range::new("sv2_messaging.write_timeout_ms", 100, 600_000),
     ];
 
     /// Each numeric key's value beside its range.
-    fn ranges(&self) -> [(Range, u64); 6] {
-        let [payload, handshake, deadline, in_flight, initial, max] = Self::RANGES;
+    fn ranges(&self) -> [(Range, u64); 9] {
+        let [payload, handshake, deadline, in_flight, initial, max, interval, timeout, write] =
+            Self::RANGES;
         [
             (payload, self.max_payload_len as u64),
             (handshake, self.handshake_timeout_ms),
@@ -105,7 +121,25 @@ impl Sv2MessagingConfig {
             (in_flight, self.max_in_flight as u64),
             (initial, self.reconnect_initial_ms),
             (max, self.reconnect_max_ms),
+            (interval, self.keepalive_interval_ms),
+            (timeout, self.keepalive_timeout_ms),
+            (write, self.write_timeout_ms),
         ]
+    }
+
+    /// The keepalive interval as a `Duration`.
+    pub fn keepalive_interval(&self) -> Duration {
+        Duration::from_millis(self.keepalive_interval_ms)
+    }
+
+    /// The keepalive timeout as a `Duration`.
+    pub fn keepalive_timeout(&self) -> Duration {
+        Duration::from_millis(self.keepalive_timeout_ms)
+    }
+
+    /// The write timeout as a `Duration`.
+    pub fn write_timeout(&self) -> Duration {
+        Duration::from_millis(self.write_timeout_ms)
     }
 
     /// The handshake timeout as a `Duration`.
@@ -161,7 +195,7 @@ impl Default for RedisConfig {
 
 impl SharedConfig {
     /// The documented range of every numeric key of the shared file.
-    pub const RANGES: [Range; 6] = Sv2MessagingConfig::RANGES;
+    pub const RANGES: [Range; 9] = Sv2MessagingConfig::RANGES;
 
     /// Reads and checks the shared file.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
@@ -188,6 +222,16 @@ impl SharedConfig {
         }
         s.mint_key(path)?;
         check_ranges(path, &s.ranges())?;
+        if s.keepalive_timeout_ms < 3 * s.keepalive_interval_ms {
+            return Err(ConfigError::invalid(
+                path,
+                "sv2_messaging.keepalive_timeout_ms",
+                format!(
+                    "{} is less than three keepalive intervals ({} ms each): a live connection would be taken for dead",
+                    s.keepalive_timeout_ms, s.keepalive_interval_ms
+                ),
+            ));
+        }
         if s.reconnect_max_ms < s.reconnect_initial_ms {
             return Err(ConfigError::invalid(
                 path,

@@ -15,6 +15,7 @@ use tokio_util::task::TaskTracker;
 use crate::admission::{Admission, AdmissionLimits};
 use crate::cashu_mint::{build_mint, open_database, BuildError};
 use crate::config::{PublishedKeyRefusal, Settings};
+use crate::data_dir::{DataDirLock, LockError};
 use crate::http_server::{self, HttpLimits};
 use crate::keyset::{active_keyset, watch_active_keyset};
 use crate::metrics::{Listener, MintMetrics};
@@ -57,6 +58,9 @@ pub enum StartError {
         /// Why.
         source: std::io::Error,
     },
+    /// Another mint holds the data directory.
+    #[error(transparent)]
+    DataDir(#[from] LockError),
     /// A development key on a listener other machines can reach.
     #[error(transparent)]
     PublishedKey(#[from] Box<PublishedKeyRefusal>),
@@ -82,6 +86,8 @@ pub struct RunningMint {
     grace: Duration,
     /// Dropped (last) when the mint stops.
     runtimes: Vec<BackgroundRuntime>,
+    /// Held until the mint is dropped.
+    _lock: DataDirLock,
 }
 
 fn background(
@@ -137,6 +143,8 @@ fn spawn_http(
 pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     // Checked again here, for settings built in code rather than loaded.
     settings.refuse_published_keys_beyond_loopback()?;
+    // Before anything touches the data directory.
+    let lock = DataDirLock::acquire(&settings.mint.mint.data_dir)?;
     let db = open_database(&settings).await?;
     let mint = build_mint(&settings, db.clone()).await?;
     let issuer = QuoteIssuer::new(
@@ -184,8 +192,9 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
                 handshake_timeout: settings.auth_timeout(),
                 max_payload_len: s.max_payload_len,
                 cert_validity: Duration::from_secs(settings.mint.listener.cert_validity_secs),
-                ..TransportConfig::default()
+                write_timeout: s.write_timeout(),
             },
+            idle_timeout: s.keepalive_timeout(),
             auth_timeout: settings.auth_timeout(),
             max_in_flight: settings.mint.listener.max_in_flight_per_connection,
             keyset: keyset.clone(),
@@ -295,6 +304,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         tasks,
         grace: settings.shutdown_grace(),
         runtimes,
+        _lock: lock,
     })
 }
 

@@ -7,6 +7,7 @@ pub mod admission;
 pub mod app;
 pub mod cashu_mint;
 pub mod config;
+pub mod data_dir;
 pub mod fd_limit;
 pub mod http_server;
 pub mod keyset;

@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use mint_quote_proto::transport;
+
 use crate::accept::{next_connection, refuse};
 use crate::admission::Admission;
 use crate::metrics::Listener;
@@ -37,7 +39,7 @@ pub async fn accept_loop(
                 continue;
             }
         };
-        let _ = stream.set_nodelay(true);
+        let _ = transport::tune_tcp(&stream, ctx.idle_timeout);
         let ctx = ctx.clone();
         let shutdown = shutdown.clone();
         sessions.spawn(session::serve(stream, peer, ctx, ticket, shutdown));

@@ -146,6 +146,7 @@ pub struct MintMetrics {
     http_connections_open: Family<ListenerLabels, Gauge>,
     accept_errors: Family<ListenerLabels, Counter>,
     development_keys: Gauge,
+    sessions_ended: Family<ReasonLabels, Counter>,
     redis_dead_letters: Counter,
 }
 
@@ -172,6 +173,7 @@ impl MintMetrics {
         let http_connections_open = Family::<ListenerLabels, Gauge>::default();
         let accept_errors = Family::<ListenerLabels, Counter>::default();
         let development_keys = Gauge::default();
+        let sessions_ended = Family::<ReasonLabels, Counter>::default();
         let redis_dead_letters = Counter::default();
         registry.register(
             "quotes_created",
@@ -224,6 +226,11 @@ impl MintMetrics {
             development_keys.clone(),
         );
         registry.register(
+            "sessions_ended",
+            "Authenticated Sv2 connections that ended, by reason (closed, lost, idle, write-timeout, violation)",
+            sessions_ended.clone(),
+        );
+        registry.register(
             "redis_dead_letters",
             "Redis entries moved to the dead-letter list",
             redis_dead_letters.clone(),
@@ -240,6 +247,7 @@ impl MintMetrics {
             http_connections_open,
             accept_errors,
             development_keys,
+            sessions_ended,
             redis_dead_letters,
         }
     }
@@ -322,6 +330,13 @@ impl MintMetrics {
             .get_or_create(&ListenerLabels {
                 listener: listener.as_str(),
             })
+            .inc();
+    }
+
+    /// An authenticated Sv2 connection ended for `reason`.
+    pub fn session_ended(&self, reason: &'static str) {
+        self.sessions_ended
+            .get_or_create(&ReasonLabels { reason })
             .inc();
     }
 

@@ -24,7 +24,7 @@ use mint_quote_proto::setup::{self, AcceptedPool, SetupError};
 use mint_quote_proto::transport::{self, Channel, FrameWriter, TransportConfig, TransportError};
 use mint_quote_proto::{
     ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, DecodeError, ErrorCode, Message,
-    MintQuoteError, MintQuoteRequest,
+    MintQuoteError, MintQuoteRequest, Pong,
 };
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
@@ -57,6 +57,9 @@ pub struct SessionContext {
     pub metrics: MintMetrics,
     /// At shutdown, how long a session may keep draining.
     pub shutdown_grace: Duration,
+    /// An authenticated connection on which nothing arrives for this long
+    /// is dead (the pool pings while idle) and is closed.
+    pub idle_timeout: Duration,
     /// The quote path's runtime, where authenticated connections are
     /// served (the admission runtime handles them until then).
     pub main: tokio::runtime::Handle,
@@ -71,6 +74,21 @@ enum SessionEnd {
     Transport(#[from] transport::TransportError),
     #[error("protocol violation: {0}")]
     Violation(String),
+    #[error("nothing received for {0:?}: the pool is gone")]
+    Idle(Duration),
+}
+
+impl SessionEnd {
+    /// The label of the metric that counts how sessions end.
+    fn reason(result: &Result<(), SessionEnd>) -> &'static str {
+        match result {
+            Ok(()) => "closed",
+            Err(SessionEnd::Idle(_)) => "idle",
+            Err(SessionEnd::Violation(_)) => "violation",
+            Err(SessionEnd::Transport(TransportError::WriteTimeout(_))) => "write-timeout",
+            Err(SessionEnd::Transport(_)) => "lost",
+        }
+    }
 }
 
 /// Serves one admitted connection: runs its handshake and setup here (on
@@ -116,7 +134,9 @@ pub async fn serve(
         tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
         let _open = ctx.metrics.connection_stage("authenticated");
         let _slot: Authenticated = slot;
-        match run(transport::from_parts(stream, parts), &ctx, &shutdown).await {
+        let result = run(transport::from_parts(stream, parts), &ctx, &shutdown).await;
+        ctx.metrics.session_ended(SessionEnd::reason(&result));
+        match result {
             Ok(()) => tracing::info!("connection closed"),
             Err(SessionEnd::Transport(TransportError::Io(e))) => {
                 tracing::info!(error = %e, "connection lost")
@@ -261,13 +281,23 @@ async fn read_loop<R: AsyncRead + Unpin>(
         };
         let frame = tokio::select! {
             _ = shutdown.cancelled() => return Ok(()),
-            frame = reader.read_frame() => match frame? {
-                Some(frame) => frame,
-                None => return Ok(()),
+            frame = tokio::time::timeout(ctx.idle_timeout, reader.read_frame()) => match frame {
+                Err(_) => return Err(SessionEnd::Idle(ctx.idle_timeout)),
+                Ok(frame) => match frame? {
+                    Some(frame) => frame,
+                    None => return Ok(()),
+                },
             },
         };
         let request = match Message::from_frame(&frame) {
             Ok(Message::MintQuoteRequest(request)) => request,
+            Ok(Message::Ping(ping)) => {
+                if answers.send(Message::Pong(Pong { nonce: ping.nonce })).await.is_err() {
+                    return Ok(());
+                }
+                continue;
+            }
+            Ok(Message::Pong(_)) => continue,
             Ok(other) => {
                 return Err(SessionEnd::Violation(format!(
                     "{} after setup; only MintQuoteRequest is expected",
@@ -317,12 +347,11 @@ fn all_permits(ctx: &SessionContext) -> u32 {
     u32::try_from(ctx.max_in_flight).unwrap_or(u32::MAX)
 }
 
-/// During shutdown: keeps reading while requests in flight finish and
-/// while the pool is still sending, and answers every new request
-/// `shutting-down`, so the pool learns at once to send it again after
-/// reconnecting instead of waiting for its deadline. Ends once nothing is in
-/// flight and nothing has arrived for [`DRAIN_IDLE`], or after the grace
-/// period.
+/// During shutdown: answers every request that arrives `shutting-down`
+/// (so the pool learns at once to send it again on another connection)
+/// and pings as usual, until the requests in flight are answered; then
+/// the connection closes. A pool that keeps sending cannot hold the mint
+/// past its in-flight work, and never past the grace period.
 async fn drain<R: AsyncRead + Unpin>(
     reader: &mut transport::FrameReader<R>,
     ctx: &Arc<SessionContext>,
@@ -330,37 +359,35 @@ async fn drain<R: AsyncRead + Unpin>(
     in_flight: &Arc<Semaphore>,
 ) -> Result<(), SessionEnd> {
     let give_up = tokio::time::Instant::now() + ctx.shutdown_grace;
+    let settled = in_flight.acquire_many(all_permits(ctx));
+    tokio::pin!(settled);
     loop {
-        let settled = async {
-            let _all = in_flight.acquire_many(all_permits(ctx)).await;
-            tokio::time::sleep(DRAIN_IDLE).await;
-        };
         let frame = tokio::select! {
-            _ = settled => return Ok(()),
+            _ = &mut settled => return Ok(()),
             _ = tokio::time::sleep_until(give_up) => return Ok(()),
             frame = reader.read_frame() => match frame? {
                 Some(frame) => frame,
                 None => return Ok(()),
             },
         };
-        if let Ok(Message::MintQuoteRequest(request)) = Message::from_frame(&frame) {
-            ctx.metrics
-                .quote_refused(Path::Sv2, ErrorCode::ShuttingDown);
-            let answer = MintQuoteError::new(
-                request.request_id,
-                ErrorCode::ShuttingDown,
-                "the mint is shutting down; send this request again after reconnecting",
-            );
-            if answers.send(Message::MintQuoteError(answer)).await.is_err() {
-                return Ok(());
+        let answer = match Message::from_frame(&frame) {
+            Ok(Message::MintQuoteRequest(request)) => {
+                ctx.metrics
+                    .quote_refused(Path::Sv2, ErrorCode::ShuttingDown);
+                Message::MintQuoteError(MintQuoteError::new(
+                    request.request_id,
+                    ErrorCode::ShuttingDown,
+                    "the mint is shutting down; send this request again on another connection",
+                ))
             }
+            Ok(Message::Ping(ping)) => Message::Pong(Pong { nonce: ping.nonce }),
+            _ => continue,
+        };
+        if answers.send(answer).await.is_err() {
+            return Ok(());
         }
     }
 }
-
-/// How long a draining session waits for more frames once its requests in
-/// flight are done.
-const DRAIN_IDLE: Duration = Duration::from_millis(100);
 
 async fn answer_request(
     issuer: &QuoteIssuer,

@@ -241,3 +241,18 @@ async fn initiate<S: AsyncRead + AsyncWrite>(
     let engine = with_timeout(config, handshake::initiate(&mut read, &mut write, mint_key)).await?;
     Ok(into_channel(read, write, engine, config))
 }
+
+/// Sets the TCP options both ends use: no Nagle delay (frames are small
+/// and answered at once), and TCP keepalive probing after `keepalive` of
+/// silence, every third of it, three times, so that the kernel also gives
+/// up on a peer that vanished without a word (the application keepalive
+/// usually notices first).
+pub fn tune_tcp(stream: &tokio::net::TcpStream, keepalive: Duration) -> std::io::Result<()> {
+    stream.set_nodelay(true)?;
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(keepalive)
+        .with_interval((keepalive / 3).max(Duration::from_secs(1)));
+    #[cfg(any(target_os = "linux", target_os = "macos", target_os = "freebsd"))]
+    let probes = probes.with_retries(3);
+    socket2::SockRef::from(stream).set_tcp_keepalive(&probes)
+}

@@ -295,12 +295,14 @@ mod tests {
         }
     }
 
-    /// Bounds a key gets from the example's value of another key:
-    /// reconnect_initial_ms (100) <= reconnect_max_ms (10,000).
+    /// Bounds a key gets from the example's value of another key.
     fn bounds_from_other_keys(key: &str) -> (u64, u64) {
         match key {
             "sv2_messaging.reconnect_max_ms" => (100, u64::MAX),
             "sv2_messaging.reconnect_initial_ms" => (0, 10_000),
+            // keepalive_timeout_ms (15,000) >= 3 x keepalive_interval_ms (5,000).
+            "sv2_messaging.keepalive_timeout_ms" => (15_000, u64::MAX),
+            "sv2_messaging.keepalive_interval_ms" => (0, 5_000),
             _ => (0, u64::MAX),
         }
     }
