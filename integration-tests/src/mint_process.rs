@@ -65,6 +65,8 @@ pub struct MintProcessConfig {
     pub shared_overrides: Vec<(&'static str, String)>,
     /// Soft and hard open-file limit of the process, if not inherited.
     pub open_files: Option<u64>,
+    /// Environment variables for the process (such as `FAILPOINTS`).
+    pub env: Vec<(String, String)>,
     /// Redis url, if the Redis path is to run.
     pub redis_url: Option<String>,
 }
@@ -80,6 +82,7 @@ impl MintProcessConfig {
             mint_overrides: Vec::new(),
             shared_overrides: Vec::new(),
             open_files: None,
+            env: Vec::new(),
             redis_url: None,
         }
     }
@@ -248,6 +251,7 @@ impl MintProcess {
         if let Some(limit) = config.open_files {
             limit_open_files(&mut command, limit);
         }
+        command.envs(config.env.iter().map(|(k, v)| (k, v)));
         let child = command.spawn().expect("spawn mint-server");
         let process = MintProcess {
             config,
@@ -337,6 +341,24 @@ impl MintProcess {
     /// The mint's SQLite database file.
     pub fn database(&self) -> PathBuf {
         self.config.dir.join("mint.sqlite")
+    }
+
+    /// Waits up to `timeout` for the process to exit on its own; its
+    /// status, or `None` if it is still running.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(child) = self.child.as_mut() {
+                if let Ok(Some(status)) = child.try_wait() {
+                    self.child = None;
+                    return Some(status);
+                }
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
     }
 
     /// SIGKILL: no chance to finish anything.

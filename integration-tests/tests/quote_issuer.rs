@@ -8,6 +8,7 @@ use cdk::cdk_database::MintQuotesDatabase;
 use mint_quote_proto::{ErrorCode, KeysetId, QuoteState, Unit};
 use mint_server::cashu_mint::{build_mint, cdk_unit, open_database, Database};
 use mint_server::quotes::{QuoteError, QuoteIssuer};
+use mint_server::supervisor::Supervisor;
 
 async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
     let settings = harness::settings(dir, |_| {});
@@ -15,11 +16,13 @@ async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
     let mint = build_mint(&settings, db.clone()).await.unwrap();
     let keyset = mint.get_active_keysets()[&cdk_unit(&settings.unit)];
     let keyset = KeysetId::from_slice(&keyset.to_bytes()).unwrap();
+    let supervisor = Supervisor::new(tokio_util::sync::CancellationToken::new());
     let issuer = QuoteIssuer::new(
         mint,
         db.clone(),
         settings.unit.clone(),
         settings.issuer_limits(),
+        supervisor.guard("the quote writer"),
     );
     (issuer, db, keyset)
 }

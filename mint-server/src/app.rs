@@ -23,6 +23,7 @@ use crate::payment::MINING_SHARE_METHOD;
 use crate::quotes::QuoteIssuer;
 use crate::runtimes::BackgroundRuntime;
 use crate::session::SessionContext;
+use crate::supervisor::Supervisor;
 use crate::{listener, redis_consumer, summary};
 
 /// How often the active keyset is checked for a rotation.
@@ -86,6 +87,7 @@ pub struct RunningMint {
     grace: Duration,
     /// Dropped (last) when the mint stops.
     runtimes: Vec<BackgroundRuntime>,
+    supervisor: Supervisor,
     /// Held until the mint is dropped.
     _lock: DataDirLock,
 }
@@ -115,9 +117,10 @@ async fn bind(
 }
 
 /// Serves `router` on `listener` under `limits` until `shutdown`, on
-/// `runtime`.
+/// `runtime`, supervised.
 #[allow(clippy::too_many_arguments)]
 fn spawn_http(
+    supervisor: &Supervisor,
     runtime: &tokio::runtime::Handle,
     which: Listener,
     listener: TcpListener,
@@ -127,15 +130,23 @@ fn spawn_http(
     shutdown: CancellationToken,
     grace: Duration,
 ) -> JoinHandle<()> {
-    runtime.spawn(http_server::serve(
-        listener,
-        router,
-        limits,
-        which,
-        metrics.clone(),
-        shutdown,
-        grace,
-    ))
+    let worker = match which {
+        Listener::Metrics => "the metrics endpoint",
+        _ => "the HTTP API",
+    };
+    supervisor.spawn_on(
+        runtime,
+        worker,
+        http_server::serve(
+            listener,
+            router,
+            limits,
+            which,
+            metrics.clone(),
+            shutdown,
+            grace,
+        ),
+    )
 }
 
 /// Starts everything `settings` enables. Sockets are bound before this
@@ -147,36 +158,40 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     let lock = DataDirLock::acquire(&settings.mint.mint.data_dir)?;
     let db = open_database(&settings).await?;
     let mint = build_mint(&settings, db.clone()).await?;
+    let shutdown = CancellationToken::new();
+    let supervisor = Supervisor::new(shutdown.clone());
     let issuer = QuoteIssuer::new(
         mint.clone(),
         db,
         settings.unit.clone(),
         settings.issuer_limits(),
+        supervisor.guard("the quote writer"),
     );
     let initial = active_keyset(&mint, &settings.unit)
         .ok_or_else(|| StartError::NoActiveKeyset(settings.unit.to_string()))?;
     tracing::info!(keyset_id = %initial.keyset_id, unit = %initial.unit, "active keyset");
 
-    let shutdown = CancellationToken::new();
     let sessions = TaskTracker::new();
     let metrics = MintMetrics::new();
+    let here = tokio::runtime::Handle::current();
     let published = settings.published_keys();
     metrics.set_development_keys(!published.is_empty());
     for used in &published {
         tracing::warn!("{used}; serving on loopback only");
     }
-    let mut tasks = vec![tokio::spawn(summary::run(
-        metrics.clone(),
-        summary::INTERVAL,
-        shutdown.clone(),
-    ))];
-    let keyset = watch_active_keyset(
+    let mut tasks = vec![supervisor.spawn_on(
+        &here,
+        "the log summary",
+        summary::run(metrics.clone(), summary::INTERVAL, shutdown.clone()),
+    )];
+    let (keyset, watcher) = watch_active_keyset(
         mint.clone(),
         settings.unit.clone(),
         initial,
         KEYSET_POLL,
         shutdown.clone(),
     );
+    tasks.push(supervisor.spawn_on(&here, "the keyset watcher", watcher));
 
     let mut runtimes = Vec::new();
     let mut sv2_addr = None;
@@ -205,13 +220,11 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         });
         let admission = Admission::new(AdmissionLimits::from(&settings.mint.listener));
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
-        tasks.push(admission_runtime.handle().spawn(listener::accept_loop(
-            listener,
-            ctx,
-            admission,
-            shutdown.clone(),
-            sessions.clone(),
-        )));
+        tasks.push(supervisor.spawn_on(
+            &admission_runtime.handle(),
+            "the Sv2 listener",
+            listener::accept_loop(listener, ctx, admission, shutdown.clone(), sessions.clone()),
+        ));
         runtimes.push(admission_runtime);
         sv2_addr = Some(addr);
     }
@@ -234,6 +247,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             max_body_bytes: h.max_body_bytes,
         };
         tasks.push(spawn_http(
+            &supervisor,
             &http_runtime.handle(),
             Listener::Http,
             listener,
@@ -267,6 +281,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             }),
         );
         tasks.push(spawn_http(
+            &supervisor,
             &http_runtime.handle(),
             Listener::Metrics,
             listener,
@@ -283,13 +298,17 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     runtimes.push(http_runtime);
 
     if settings.shared.redis.enabled {
-        tasks.push(tokio::spawn(redis_consumer::run(
-            settings.shared.redis.clone(),
-            issuer.clone(),
-            metrics.clone(),
-            keyset,
-            shutdown.clone(),
-        )));
+        tasks.push(supervisor.spawn_on(
+            &here,
+            "the Redis consumer",
+            redis_consumer::run(
+                settings.shared.redis.clone(),
+                issuer.clone(),
+                metrics.clone(),
+                keyset,
+                shutdown.clone(),
+            ),
+        ));
     }
 
     Ok(RunningMint {
@@ -304,11 +323,19 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         tasks,
         grace: settings.shutdown_grace(),
         runtimes,
+        supervisor,
         _lock: lock,
     })
 }
 
 impl RunningMint {
+    /// Waits until one of the mint's workers has died (see
+    /// [`crate::supervisor`]) and says which and why. A mint in that state
+    /// must be stopped, and the process must exit non-zero.
+    pub async fn failure(&self) -> String {
+        self.supervisor.failure().await
+    }
+
     /// Stops accepting, lets requests in flight finish within the grace
     /// period, then stops everything. Returns false if the grace period ran
     /// out with sessions still busy.

@@ -28,17 +28,21 @@ pub fn active_keyset(mint: &Mint, unit: &Unit) -> Option<ActiveKeyset> {
         })
 }
 
-/// Publishes the active keyset and, every `interval`, checks whether it
-/// changed (a rotation), until `shutdown`.
+/// The active keyset, published to every receiver, and the task that
+/// checks every `interval` whether it changed (a rotation), until
+/// `shutdown`; the caller runs the task.
 pub fn watch_active_keyset(
     mint: Arc<Mint>,
     unit: Unit,
     initial: ActiveKeyset,
     interval: Duration,
     shutdown: CancellationToken,
-) -> watch::Receiver<ActiveKeyset> {
+) -> (
+    watch::Receiver<ActiveKeyset>,
+    impl std::future::Future<Output = ()> + Send + 'static,
+) {
     let (tx, rx) = watch::channel(initial);
-    tokio::spawn(async move {
+    let task = async move {
         let mut ticker = tokio::time::interval(interval);
         ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -57,6 +61,6 @@ pub fn watch_active_keyset(
                 });
             }
         }
-    });
-    rx
+    };
+    (rx, task)
 }

@@ -20,3 +20,4 @@ pub mod redis_consumer;
 pub mod runtimes;
 pub mod session;
 mod summary;
+pub mod supervisor;

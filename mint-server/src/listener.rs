@@ -30,6 +30,7 @@ pub async fn accept_loop(
     while let Some((stream, peer)) =
         next_connection(&listener, Listener::Sv2, &ctx.metrics, &shutdown).await
     {
+        fail::fail_point!("sv2-listener");
         let ticket = match admission.admit(peer.ip()) {
             Ok(ticket) => ticket,
             Err(refusal) => {

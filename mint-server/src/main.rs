@@ -82,14 +82,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )
         .init();
+    // Fault points for the crash tests (FAILPOINTS=name=action); nothing
+    // unless built with the `failpoints` feature.
+    let _faults = fail::FailScenario::setup();
     let settings = Settings::load(&cli.config, &cli.shared)?;
     check_open_file_limit(&settings);
     let mint = app::start(settings).await.context("starting the mint")?;
-    wait_for_signal().await?;
-    if mint.stop().await {
-        tracing::info!("stopped");
+    let failure = tokio::select! {
+        signal = wait_for_signal() => {
+            signal?;
+            None
+        }
+        reason = mint.failure() => Some(reason),
+    };
+    match failure {
+        None => {
+            if mint.stop().await {
+                tracing::info!("stopped");
+            }
+            Ok(())
+        }
+        Some(reason) => {
+            // Half a mint must not keep running: stop what still runs and
+            // exit non-zero, so that the service manager restarts it.
+            tracing::error!(%reason, "stopping: a worker of the mint died");
+            mint.stop().await;
+            Err(anyhow::anyhow!("a worker of the mint died: {reason}"))
+        }
     }
-    Ok(())
 }
 
 /// Raises the open-file limit and says whether it covers the connection

@@ -25,6 +25,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::cashu_mint::Database;
 use crate::quotes::{internal, QuoteError};
+use crate::supervisor::WorkerGuard;
 
 /// What the writer did with one quote.
 pub(crate) struct Written {
@@ -49,8 +50,16 @@ pub(crate) struct QuoteWriter {
 impl QuoteWriter {
     /// Starts the writer. `capacity` bounds the queue (callers hold a
     /// pending slot, so it never fills); `max_batch` bounds a transaction.
-    pub(crate) fn start(mint: Arc<Mint>, db: Database, capacity: usize, max_batch: usize) -> Self {
+    pub(crate) fn start(
+        mint: Arc<Mint>,
+        db: Database,
+        capacity: usize,
+        max_batch: usize,
+        guard: WorkerGuard,
+    ) -> Self {
         let (jobs, queue) = mpsc::channel(capacity.max(1));
+        // The guard moves into the thread; if the thread cannot start, it
+        // is dropped here, unfinished, and the failure is reported.
         let spawned = std::thread::Builder::new()
             .name("quote-writer".into())
             .spawn(move || {
@@ -58,9 +67,12 @@ impl QuoteWriter {
                     .enable_all()
                     .build()
                 {
-                    Ok(runtime) => runtime.block_on(run(mint, db, queue, max_batch.max(1))),
-                    // Dropping the queue makes every `write` fail with an
-                    // internal error that says the writer stopped.
+                    Ok(runtime) => {
+                        runtime.block_on(run(mint, db, queue, max_batch.max(1)));
+                        // Every handle is gone: the mint is stopping.
+                        guard.finished();
+                    }
+                    // The guard reports the failure as it drops.
                     Err(e) => {
                         tracing::error!(error = %e, "cannot start the quote writer's runtime")
                     }
@@ -90,6 +102,7 @@ async fn run(mint: Arc<Mint>, db: Database, mut queue: mpsc::Receiver<Job>, max_
     let mut jobs = Vec::with_capacity(max_batch);
     // Waits for one job, then takes whatever else is already waiting.
     while queue.recv_many(&mut jobs, max_batch).await > 0 {
+        fail::fail_point!("quote-writer");
         let quotes: Vec<MintQuote> = jobs.iter().map(|j| j.quote.clone()).collect();
         match write_batch(&mint, &db, &quotes).await {
             Ok(written) => {

@@ -26,6 +26,7 @@ use tokio::sync::Semaphore;
 
 use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
 use crate::quote_writer::QuoteWriter;
+use crate::supervisor::WorkerGuard;
 
 /// A quote made (or found) for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,12 +133,24 @@ pub struct QuoteIssuer {
 }
 
 impl QuoteIssuer {
-    /// An issuer of `unit` quotes under `limits`. Starts the writer task, so
-    /// it must be called within a tokio runtime.
-    pub fn new(mint: Arc<Mint>, db: Database, unit: Unit, limits: IssuerLimits) -> Self {
+    /// An issuer of `unit` quotes under `limits`. Starts the writer on a
+    /// thread of its own, which reports to `guard` if it dies.
+    pub fn new(
+        mint: Arc<Mint>,
+        db: Database,
+        unit: Unit,
+        limits: IssuerLimits,
+        guard: WorkerGuard,
+    ) -> Self {
         let cdk_unit = cdk_unit(&unit);
         QuoteIssuer {
-            writer: QuoteWriter::start(mint.clone(), db, limits.max_pending, limits.max_batch),
+            writer: QuoteWriter::start(
+                mint.clone(),
+                db,
+                limits.max_pending,
+                limits.max_batch,
+                guard,
+            ),
             mint,
             unit,
             cdk_unit,

@@ -292,7 +292,11 @@ async fn read_loop<R: AsyncRead + Unpin>(
         let request = match Message::from_frame(&frame) {
             Ok(Message::MintQuoteRequest(request)) => request,
             Ok(Message::Ping(ping)) => {
-                if answers.send(Message::Pong(Pong { nonce: ping.nonce })).await.is_err() {
+                if answers
+                    .send(Message::Pong(Pong { nonce: ping.nonce }))
+                    .await
+                    .is_err()
+                {
                     return Ok(());
                 }
                 continue;
