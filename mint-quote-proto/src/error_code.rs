@@ -88,14 +88,6 @@ impl ErrorCode {
             ErrorCode::Unrecognised(_) => "unrecognised",
         }
     }
-
-    /// Whether the same request may succeed if sent again later.
-    pub fn is_retryable(self) -> bool {
-        matches!(
-            self,
-            ErrorCode::MintBusy | ErrorCode::ShuttingDown | ErrorCode::InternalError
-        )
-    }
 }
 
 impl From<u32> for ErrorCode {

@@ -18,6 +18,7 @@ pub mod json;
 pub mod keys;
 pub mod message;
 pub mod pool_auth;
+pub mod retry;
 pub mod setup;
 pub mod transport;
 pub mod values;
@@ -31,4 +32,5 @@ pub use message::{
     PoolAuthProof, PoolAuthSuccess, RequestExtensions, RequestExtensionsError,
     RequestExtensionsSuccess, SetupConnection, SetupConnectionError, SetupConnectionSuccess,
 };
+pub use retry::{Backoff, Retry};
 pub use values::{HeaderHash, KeysetId, LockingKey, QuoteState, Unit, ValueError};

@@ -61,7 +61,7 @@ pub enum ValueError {
 
 /// Decodes a hex string of any even length.
 fn hex_vec(field: &'static str, s: &str) -> Result<Vec<u8>, ValueError> {
-    if s.len() % 2 != 0 {
+    if !s.len().is_multiple_of(2) {
         return Err(ValueError::NotHex {
             field,
             reason: format!("odd number of characters ({})", s.len()),

@@ -1,22 +1,32 @@
 //! The Redis path, kept beside the Sv2 link: pools `RPUSH` JSON quote
-//! requests onto a list, this task pops them and creates the quotes through
+//! requests onto a list, this task takes them and creates the quotes through
 //! the same [`QuoteIssuer`] as the Sv2 path.
 //!
-//! Popping is crash-safe: `BLMOVE` takes an entry from the same end `BRPOP`
-//! did and parks it on a processing list until its quote is stored (or it
-//! has been dead-lettered); entries left parked by a crash are moved back at
-//! the next start. Repeats are harmless because quote creation is idempotent
-//! per share. Entries that cannot become quotes go to the dead-letter list
-//! with the reason, never silently away.
+//! - **Oldest first.** Pools push at the tail; the consumer takes from the
+//!   head, so under a backlog the oldest share is quoted first.
+//! - **In batches.** One round trip moves up to [`BATCH`] entries (a Lua
+//!   script of `LMOVE`s, atomic), and their quotes are created together,
+//!   so the quote writer commits them in one transaction; when the list is
+//!   empty, one blocking `BLMOVE` waits for the next entry.
+//! - **Crash-safe.** Each entry is moved onto a processing list and removed
+//!   from it only once its quote is stored (or it is dead-lettered); entries
+//!   a crash left there go back to the head of the list at the next start.
+//!   Repeats are harmless: quote creation is idempotent per share.
+//! - **Never dead-lettered for a passing failure.** A request the mint
+//!   cannot serve now (busy, database error) waits and is tried again, with
+//!   backoff, as the retry policy says; only entries that cannot become
+//!   quotes (unreadable, or refused for good) go to the dead-letter list,
+//!   with the reason.
 //!
 //! The task also `SET`s the active keyset, as NUT-01 JSON, at start and on
-//! every change.
+//! every change, and warns at connect when Redis is configured so that an
+//! acknowledged `RPUSH` may not survive a Redis crash.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use mint_quote_config::RedisConfig;
 use mint_quote_proto::json::JsonQuoteRequest;
-use mint_quote_proto::ActiveKeyset;
+use mint_quote_proto::{ActiveKeyset, Backoff, MintQuoteRequest, Retry};
 use redis::aio::MultiplexedConnection;
 use redis::{AsyncCommands, AsyncConnectionConfig, Direction};
 use serde_json::json;
@@ -27,14 +37,26 @@ use crate::metrics::{MintMetrics, Path};
 use crate::quotes::{QuoteError, QuoteIssuer};
 
 /// How long one `BLMOVE` waits for an entry; also how quickly the task
-/// notices shutdown and keyset changes.
+/// notices shutdown and keyset changes while the list is empty.
 const POP_TIMEOUT: Duration = Duration::from_secs(1);
-/// Reconnect delays double from the first to the last.
+/// Entries taken in one round trip, at most.
+pub const BATCH: usize = 256;
+/// Backoff between reconnects, and between tries of a request the mint
+/// could not serve for the moment.
 const BACKOFF_FIRST: Duration = Duration::from_millis(100);
 const BACKOFF_MAX: Duration = Duration::from_secs(10);
-/// Attempts at an entry whose quote fails inside the mint, or finds the
-/// mint busy, before it is dead-lettered.
-const INTERNAL_ATTEMPTS: u32 = 3;
+
+/// Moves up to ARGV[1] entries from the head of KEYS[1] to the tail of
+/// KEYS[2], atomically, and returns them oldest first.
+const TAKE_BATCH: &str = r#"
+local moved = {}
+for i = 1, tonumber(ARGV[1]) do
+  local entry = redis.call('LMOVE', KEYS[1], KEYS[2], 'LEFT', 'RIGHT')
+  if not entry then break end
+  moved[#moved + 1] = entry
+end
+return moved
+"#;
 
 /// The list entries wait on while their quote is being made.
 pub fn processing_key(config: &RedisConfig) -> String {
@@ -50,29 +72,38 @@ pub async fn run(
     mut keyset: watch::Receiver<ActiveKeyset>,
     shutdown: CancellationToken,
 ) {
-    let mut delay = BACKOFF_FIRST;
-    let mut attempt: u32 = 0;
+    let mut backoff = Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
+    let consumer = Consumer {
+        config: &config,
+        issuer: &issuer,
+        metrics: &metrics,
+        shutdown: &shutdown,
+    };
     while !shutdown.is_cancelled() {
         match connect(&config).await {
             Ok(mut con) => {
                 tracing::info!(url = %config.url, list = %config.create_quote_prefix, "redis consumer connected");
-                delay = BACKOFF_FIRST;
-                attempt = 0;
-                match consume(&mut con, &config, &issuer, &metrics, &mut keyset, &shutdown).await {
+                backoff.reset();
+                warn_about_persistence(&mut con).await;
+                match consumer.consume(&mut con, &mut keyset).await {
                     Ok(()) => break,
                     Err(e) => tracing::warn!(error = %e, "redis connection lost"),
                 }
             }
             Err(e) => {
-                attempt += 1;
-                tracing::warn!(error = %e, attempt, retry_in_ms = delay.as_millis() as u64, "redis unreachable");
+                let delay = backoff.next_delay();
+                tracing::warn!(error = %e, attempt = backoff.attempts(), retry_in_ms = delay.as_millis() as u64, "redis unreachable");
+                tokio::select! {
+                    _ = shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+                continue;
             }
         }
         tokio::select! {
             _ = shutdown.cancelled() => break,
-            _ = tokio::time::sleep(delay) => {}
+            _ = tokio::time::sleep(backoff.next_delay()) => {}
         }
-        delay = (delay * 2).min(BACKOFF_MAX);
     }
     tracing::info!("redis consumer stopped");
 }
@@ -89,115 +120,273 @@ async fn connect(config: &RedisConfig) -> redis::RedisResult<MultiplexedConnecti
         .await
 }
 
-async fn consume(
-    con: &mut MultiplexedConnection,
-    config: &RedisConfig,
-    issuer: &QuoteIssuer,
-    metrics: &MintMetrics,
-    keyset: &mut watch::Receiver<ActiveKeyset>,
-    shutdown: &CancellationToken,
-) -> redis::RedisResult<()> {
-    let processing = processing_key(config);
-    // Entries a crash left half-done go back to be popped first.
-    let mut recovered = 0;
-    while let Some(_entry) = con
-        .lmove::<_, _, Option<String>>(
-            &processing,
-            &config.create_quote_prefix,
-            Direction::Left,
-            Direction::Right,
-        )
-        .await?
-    {
-        recovered += 1;
-    }
-    if recovered > 0 {
-        tracing::warn!(
-            recovered,
-            "re-queued entries left in processing by an earlier run"
-        );
-    }
-    let current = keyset.borrow_and_update().clone();
-    publish_keyset(con, config, issuer, &current).await?;
-
-    loop {
-        if shutdown.is_cancelled() {
-            return Ok(());
-        }
-        if keyset.has_changed().unwrap_or(false) {
-            let now = keyset.borrow_and_update().clone();
-            publish_keyset(con, config, issuer, &now).await?;
-        }
-        let entry: Option<String> = con
-            .blmove(
-                &config.create_quote_prefix,
-                &processing,
-                Direction::Right,
-                Direction::Left,
-                POP_TIMEOUT.as_secs_f64(),
-            )
-            .await?;
-        let Some(entry) = entry else { continue };
-        if let Some((reason, code)) = handle_entry(issuer, metrics, &entry).await {
-            metrics.dead_lettered();
-            let dead = json!({
-                "payload": entry,
-                "reason": reason,
-                "code": code,
-                "at": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
-            })
-            .to_string();
-            let _: usize = con.lpush(&config.dead_letter_key, dead).await?;
-        }
-        let _: usize = con.lrem(&processing, 1, &entry).await?;
+/// What Redis's persistence settings mean for an acknowledged `RPUSH`
+/// when Redis itself crashes (not when the mint does: the processing list
+/// covers that).
+pub fn persistence_risk(appendonly: &str, appendfsync: &str) -> Option<&'static str> {
+    match (appendonly, appendfsync) {
+        ("yes", "always") => None,
+        ("yes", "everysec") => Some(
+            "appendfsync is everysec: a Redis crash can lose the last second of acknowledged pushes",
+        ),
+        ("yes", _) => Some(
+            "appendfsync is neither always nor everysec: a Redis crash can lose acknowledged pushes the operating system had not yet written",
+        ),
+        _ => Some(
+            "appendonly is off: a Redis crash loses every acknowledged push since the last snapshot",
+        ),
     }
 }
 
-/// Makes the quote for one entry. `Some((reason, code))` when the entry
-/// must go to the dead-letter list.
-async fn handle_entry(
-    issuer: &QuoteIssuer,
-    metrics: &MintMetrics,
-    entry: &str,
-) -> Option<(String, &'static str)> {
-    let started = std::time::Instant::now();
-    let request = match JsonQuoteRequest::parse(entry, 0) {
-        Ok(request) => request,
-        Err(e) => {
-            metrics.quote_refused(Path::Redis, e.error_code());
-            tracing::warn!(reason = %e, entry = %truncate(entry), "dead-lettering an unreadable redis entry");
-            return Some((e.to_string(), e.error_code().as_str()));
-        }
-    };
-    let mut attempt = 0;
-    loop {
-        attempt += 1;
-        match issuer.create(&request).await {
-            Ok(quote) => {
-                metrics.quote_answered(Path::Redis, quote.repeated, started.elapsed());
-                tracing::info!(
-                    path = "redis",
-                    quote_id = %quote.response.quote_id,
-                    header_hash = %quote.response.header_hash,
-                    amount = quote.response.amount,
-                    repeated = quote.repeated,
-                    "quote created"
-                );
-                return None;
+/// Reads Redis's persistence settings and warns when an acknowledged push
+/// could be lost in a Redis crash.
+async fn warn_about_persistence(con: &mut MultiplexedConnection) {
+    async fn setting(con: &mut MultiplexedConnection, name: &str) -> redis::RedisResult<String> {
+        let pair: Vec<String> = redis::cmd("CONFIG")
+            .arg("GET")
+            .arg(name)
+            .query_async(con)
+            .await?;
+        Ok(pair.get(1).cloned().unwrap_or_default())
+    }
+    match (
+        setting(con, "appendonly").await,
+        setting(con, "appendfsync").await,
+    ) {
+        (Ok(appendonly), Ok(appendfsync)) => match persistence_risk(&appendonly, &appendfsync) {
+            Some(risk) => tracing::warn!(
+                appendonly,
+                appendfsync,
+                "{risk}; see \"What survives what\" in docs/operations.md"
+            ),
+            None => tracing::info!(
+                appendonly,
+                appendfsync,
+                "redis keeps every acknowledged push"
+            ),
+        },
+        (Err(e), _) | (_, Err(e)) => tracing::warn!(
+            error = %e,
+            "cannot read redis's persistence settings (CONFIG GET); check them by hand"
+        ),
+    }
+}
+
+/// One entry taken off the list, and what became of it.
+struct Entry {
+    raw: String,
+    request: Result<MintQuoteRequest, (String, &'static str)>,
+}
+
+struct Consumer<'a> {
+    config: &'a RedisConfig,
+    issuer: &'a QuoteIssuer,
+    metrics: &'a MintMetrics,
+    shutdown: &'a CancellationToken,
+}
+
+impl Consumer<'_> {
+    async fn consume(
+        &self,
+        con: &mut MultiplexedConnection,
+        keyset: &mut watch::Receiver<ActiveKeyset>,
+    ) -> redis::RedisResult<()> {
+        self.recover(con).await?;
+        let current = keyset.borrow_and_update().clone();
+        publish_keyset(con, self.config, self.issuer, &current).await?;
+        let take = redis::Script::new(TAKE_BATCH);
+        loop {
+            if self.shutdown.is_cancelled() {
+                return Ok(());
             }
-            Err(e @ (QuoteError::Internal(_) | QuoteError::Busy(_)))
-                if attempt < INTERNAL_ATTEMPTS =>
-            {
-                tracing::warn!(error = %e, attempt, header_hash = %request.header_hash, "quote not made now; retrying");
-                tokio::time::sleep(BACKOFF_FIRST * attempt).await;
+            if keyset.has_changed().unwrap_or(false) {
+                let now = keyset.borrow_and_update().clone();
+                publish_keyset(con, self.config, self.issuer, &now).await?;
             }
-            Err(e) => {
-                metrics.quote_refused(Path::Redis, e.code());
-                tracing::warn!(reason = %e, header_hash = %request.header_hash, "dead-lettering a refused redis request");
-                return Some((e.to_string(), e.code().as_str()));
+            let entries = self.take(con, &take).await?;
+            if !entries.is_empty() {
+                self.process(con, entries).await?;
             }
         }
     }
+
+    /// Entries a crash left in processing go back to the head of the list,
+    /// in their order, to be served first.
+    async fn recover(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
+        let processing = processing_key(self.config);
+        let mut recovered = 0;
+        while con
+            .lmove::<_, _, Option<String>>(
+                &processing,
+                &self.config.create_quote_prefix,
+                Direction::Right,
+                Direction::Left,
+            )
+            .await?
+            .is_some()
+        {
+            recovered += 1;
+        }
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "re-queued entries left in processing by an earlier run"
+            );
+        }
+        Ok(())
+    }
+
+    /// Up to [`BATCH`] entries, oldest first, moved onto the processing
+    /// list; waits up to [`POP_TIMEOUT`] for one when the list is empty.
+    async fn take(
+        &self,
+        con: &mut MultiplexedConnection,
+        take: &redis::Script,
+    ) -> redis::RedisResult<Vec<String>> {
+        let processing = processing_key(self.config);
+        let entries: Vec<String> = take
+            .key(&self.config.create_quote_prefix)
+            .key(&processing)
+            .arg(BATCH)
+            .invoke_async(con)
+            .await?;
+        if !entries.is_empty() {
+            return Ok(entries);
+        }
+        let one: Option<String> = con
+            .blmove(
+                &self.config.create_quote_prefix,
+                &processing,
+                Direction::Left,
+                Direction::Right,
+                POP_TIMEOUT.as_secs_f64(),
+            )
+            .await?;
+        Ok(one.into_iter().collect())
+    }
+
+    /// Makes the quotes of `raw` entries together, retrying those the
+    /// mint cannot serve now, and then takes every entry off the
+    /// processing list (dead-lettering those that cannot become quotes).
+    async fn process(
+        &self,
+        con: &mut MultiplexedConnection,
+        raw: Vec<String>,
+    ) -> redis::RedisResult<()> {
+        fail::fail_point!("redis-consumer");
+        let started = std::time::Instant::now();
+        let mut waiting: Vec<Entry> = raw
+            .into_iter()
+            .map(|raw| {
+                let request = JsonQuoteRequest::parse(&raw, 0).map_err(|e| {
+                    self.metrics.quote_refused(Path::Redis, e.error_code());
+                    (e.to_string(), e.error_code().as_str())
+                });
+                Entry { raw, request }
+            })
+            .collect();
+        let mut finished: Vec<(String, Option<(String, &'static str)>)> = Vec::new();
+        let mut backoff = Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
+        while !waiting.is_empty() {
+            let outcomes = futures::future::join_all(waiting.iter().map(|entry| async move {
+                match &entry.request {
+                    Ok(request) => Some(self.issuer.create(request).await),
+                    Err(_) => None,
+                }
+            }))
+            .await;
+            let mut again = Vec::new();
+            for (entry, outcome) in waiting.into_iter().zip(outcomes) {
+                let request = match entry.request {
+                    Ok(request) => request,
+                    Err(unreadable) => {
+                        tracing::warn!(reason = %unreadable.0, entry = %truncate(&entry.raw), "dead-lettering an unreadable redis entry");
+                        finished.push((entry.raw, Some(unreadable)));
+                        continue;
+                    }
+                };
+                match outcome {
+                    Some(Ok(quote)) => {
+                        self.metrics
+                            .quote_answered(Path::Redis, quote.repeated, started.elapsed());
+                        tracing::debug!(
+                            path = "redis",
+                            quote_id = %quote.response.quote_id,
+                            header_hash = %quote.response.header_hash,
+                            amount = quote.response.amount,
+                            repeated = quote.repeated,
+                            "quote created"
+                        );
+                        finished.push((entry.raw, None));
+                    }
+                    Some(Err(e)) if e.code().retry() == Retry::Never => {
+                        self.metrics.quote_refused(Path::Redis, e.code());
+                        tracing::warn!(reason = %e, header_hash = %request.header_hash, "dead-lettering a refused redis request");
+                        finished.push((entry.raw, Some(refusal(&e))));
+                    }
+                    // Not now (busy, a database error): it waits.
+                    outcome => {
+                        if let Some(Err(e)) = outcome {
+                            tracing::debug!(error = %e, header_hash = %request.header_hash, "quote not made now; trying again");
+                        }
+                        again.push(Entry {
+                            raw: entry.raw,
+                            request: Ok(request),
+                        });
+                    }
+                }
+            }
+            waiting = again;
+            if !waiting.is_empty() {
+                let delay = backoff.next_delay();
+                tracing::warn!(
+                    waiting = waiting.len(),
+                    retry_in_ms = delay.as_millis() as u64,
+                    "the mint cannot serve redis requests now; they wait"
+                );
+                tokio::select! {
+                    // Left on the processing list: the next start serves them.
+                    _ = self.shutdown.cancelled() => break,
+                    _ = tokio::time::sleep(delay) => {}
+                }
+            }
+        }
+        self.settle(con, finished).await
+    }
+
+    /// Takes finished entries off the processing list, dead-lettering
+    /// those with a reason, in one round trip.
+    async fn settle(
+        &self,
+        con: &mut MultiplexedConnection,
+        finished: Vec<(String, Option<(String, &'static str)>)>,
+    ) -> redis::RedisResult<()> {
+        if finished.is_empty() {
+            return Ok(());
+        }
+        let processing = processing_key(self.config);
+        let mut pipe = redis::pipe();
+        pipe.atomic();
+        for (raw, dead) in &finished {
+            if let Some((reason, code)) = dead {
+                self.metrics.dead_lettered();
+                let letter = json!({
+                    "payload": raw,
+                    "reason": reason,
+                    "code": code,
+                    "at": SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0),
+                })
+                .to_string();
+                pipe.lpush(&self.config.dead_letter_key, letter).ignore();
+            }
+            pipe.lrem(&processing, 1, raw).ignore();
+        }
+        pipe.query_async::<()>(con).await
+    }
+}
+
+fn refusal(e: &QuoteError) -> (String, &'static str) {
+    (e.to_string(), e.code().as_str())
 }
 
 /// Writes the active keyset as NUT-01 JSON (id, unit, active, fee, keys).
@@ -233,4 +422,21 @@ fn truncate(entry: &str) -> &str {
         end -= 1;
     }
     &entry[..end]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_fsync_per_write_keeps_every_push() {
+        assert_eq!(persistence_risk("yes", "always"), None);
+        assert!(persistence_risk("yes", "everysec")
+            .unwrap()
+            .contains("last second"));
+        assert!(persistence_risk("no", "always")
+            .unwrap()
+            .contains("appendonly is off"));
+        assert!(persistence_risk("yes", "no").is_some());
+    }
 }

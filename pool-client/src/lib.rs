@@ -7,7 +7,6 @@
 //! a failure or stall on one never holds up the other.
 #![deny(missing_docs)]
 
-mod backoff;
 pub mod client;
 pub mod dispatch;
 pub mod error;

@@ -14,7 +14,9 @@ use std::time::Duration;
 
 use mint_quote_proto::setup::{self, InitiatorSetup, SetupError};
 use mint_quote_proto::transport::{self, FrameReader, FrameWriter, TransportError};
-use mint_quote_proto::{ActiveKeyset, DecodeError, ErrorCode, Frame, Message, MintQuoteRequest};
+use mint_quote_proto::{
+    ActiveKeyset, Backoff, DecodeError, ErrorCode, Frame, Message, MintQuoteRequest,
+};
 use tokio::io::{ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, watch, OwnedSemaphorePermit};
@@ -22,7 +24,6 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::backoff::Backoff;
 use crate::client::ClientConfig;
 use crate::error::QuoteError;
 use crate::share::Quote;
