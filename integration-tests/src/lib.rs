@@ -20,7 +20,7 @@ pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use conn::{setup_connection, Conn};
 pub use mint::{
-    client_config, dev_mint_key, dev_pool, example_settings, settings, start_mint,
+    client_config, dev_mint_key, dev_pool, example_settings, settings, start_client, start_mint,
     start_mint_with_redis, stored_quotes, wait_until_answered,
 };
 pub use mint_process::{MintProcess, MintProcessConfig};

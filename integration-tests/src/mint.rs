@@ -99,6 +99,18 @@ pub fn client_config(address: &str) -> ClientConfig {
         when_busy: BusyPolicy::Wait,
         reconnect_initial: Duration::from_millis(20),
         reconnect_max: Duration::from_millis(500),
+        keepalive_interval: Duration::from_secs(5),
+        keepalive_timeout: Duration::from_secs(15),
+        outbox: pool_client::OutboxConfig::in_memory(100_000),
+    }
+}
+
+/// Starts a pool client; panics if its outbox cannot open (a test
+/// failure).
+pub fn start_client(config: ClientConfig) -> pool_client::MintQuoteClient {
+    match pool_client::MintQuoteClient::start(config) {
+        Ok(client) => client,
+        Err(e) => panic!("the pool client did not start: {e}"),
     }
 }
 

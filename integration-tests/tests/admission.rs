@@ -21,7 +21,7 @@ use integration_tests::attack::Mode;
 use integration_tests::attack_process::AttackProcess;
 use integration_tests::mint_process::open_files_of;
 use integration_tests::{MintProcess, MintProcessConfig};
-use pool_client::{MintQuoteClient, Share};
+use pool_client::Share;
 
 const ATTACKER: &str = env!("CARGO_BIN_EXE_mint-attack");
 
@@ -39,12 +39,15 @@ async fn fresh_pool_quote(mint: &MintProcess, n: u64) -> Duration {
     let started = Instant::now();
     let mut config = harness::client_config(&mint.sv2_address());
     config.request_deadline = Duration::from_secs(10);
-    let client = MintQuoteClient::start(config);
-    let keyset = client
-        .wait_for_keyset(Duration::from_secs(10))
-        .await
-        .expect("the fresh connection authenticated")
-        .keyset_id;
+    let client = integration_tests::start_client(config);
+    let keyset = match client.wait_for_keyset(Duration::from_secs(10)).await {
+        Some(keyset) => keyset.keyset_id,
+        None => panic!(
+            "the fresh connection did not authenticate: {:?}\nmint log:\n{}",
+            client.stats(),
+            mint.log_tail(15)
+        ),
+    };
     let share = Share::from(harness::request(0, 1 + n, &keyset));
     client
         .request_quote(&share)

@@ -15,7 +15,7 @@ use integration_tests as harness;
 use mint_quote_config::{Range, SharedConfig};
 use mint_server::app;
 use mint_server::config::{HttpSection, ListenerSection, MetricsSection, MintSection, Settings};
-use pool_client::{MintQuoteClient, PoolSettings, Share};
+use pool_client::{PoolSettings, Share};
 
 const MINT: &str = include_str!("../../config/mint.toml");
 const SHARED: &str = include_str!("../../config/shared/pool.toml");
@@ -84,9 +84,15 @@ async fn serve_at(end: End) {
     let secret_path = dir.path().join("pool-secret.toml");
     let shared_text = shared_text.replace("127.0.0.1:34260", &address);
     std::fs::write(&shared_path, shared_text).unwrap();
-    std::fs::write(&secret_path, SECRET).unwrap();
+    let secret = at_end(SECRET, &pool_client::settings::OutboxSection::RANGES, end);
+    let mut secret: toml::Table = toml::from_str(&secret).unwrap();
+    if let Some(outbox) = secret.get_mut("outbox").and_then(|o| o.as_table_mut()) {
+        let path = dir.path().join("outbox.redb").display().to_string();
+        outbox.insert("path".into(), toml::Value::String(path));
+    }
+    std::fs::write(&secret_path, toml::to_string(&secret).unwrap()).unwrap();
     let pool = PoolSettings::load(&shared_path, &secret_path).expect("the pool loads");
-    let client = MintQuoteClient::start(pool.client.expect("sv2 enabled"));
+    let client = integration_tests::start_client(pool.client.expect("sv2 enabled"));
     let keyset = client
         .wait_for_keyset(harness::TIMEOUT)
         .await
@@ -233,7 +239,7 @@ async fn real_keys_give_no_warning() {
 async fn the_pool_warns_about_development_keys() {
     let log = Captured::default();
     let guard = log.install();
-    let client = MintQuoteClient::start(harness::client_config("127.0.0.1:9"));
+    let client = integration_tests::start_client(harness::client_config("127.0.0.1:9"));
     drop(guard);
     client.shutdown();
     let text = log.text();

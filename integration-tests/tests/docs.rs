@@ -13,7 +13,8 @@ fn the_operations_guide_states_every_range_the_loaders_enforce() {
         .chain(&HttpSection::RANGES)
         .chain(&MetricsSection::RANGES)
         .chain(&ListenerSection::RANGES)
-        .chain(&SharedConfig::RANGES);
+        .chain(&SharedConfig::RANGES)
+        .chain(&pool_client::settings::OutboxSection::RANGES);
     for range in ranges {
         let key = format!("| `{}` |", range.key);
         let row = OPERATIONS

@@ -61,7 +61,7 @@ fn share(keyset: &KeysetId, amount: u64) -> Share {
 async fn client_for(mint: &MintProcess, deadline: Duration) -> (Arc<MintQuoteClient>, KeysetId) {
     let mut config = harness::client_config(&mint.sv2_address());
     config.request_deadline = deadline;
-    let client = Arc::new(MintQuoteClient::start(config));
+    let client = Arc::new(integration_tests::start_client(config));
     let keyset = client
         .wait_for_keyset(harness::TIMEOUT)
         .await

@@ -13,7 +13,7 @@ async fn a_rotated_keyset_is_announced_on_both_paths() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint_with_redis(dir.path(), redis.url()).await;
     let (mut conn, first) = harness::Conn::ready(&mint).await;
-    let client = pool_client::MintQuoteClient::start(harness::client_config(
+    let client = integration_tests::start_client(harness::client_config(
         &mint.sv2_addr.unwrap().to_string(),
     ));
     let announced = client.wait_for_keyset(harness::TIMEOUT).await.unwrap();

@@ -9,7 +9,7 @@ use std::time::Duration;
 use integration_tests as harness;
 use mint_quote_config::{BusyPolicy, RedisConfig};
 use mint_quote_proto::{AuthorityKeypair, KeysetId};
-use pool_client::{Dispatcher, MintQuoteClient, QuoteError, RedisPusher, Share};
+use pool_client::{Dispatcher, MintQuoteClient, PendingReason, QuoteError, RedisPusher, Share};
 
 fn share(keyset: &KeysetId, amount: u64) -> Share {
     Share::from(harness::request(0, amount, keyset))
@@ -28,7 +28,9 @@ async fn a_thousand_concurrent_requests_each_get_their_own_quote() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let address = mint.sv2_addr.unwrap().to_string();
-    let client = Arc::new(MintQuoteClient::start(harness::client_config(&address)));
+    let client = Arc::new(integration_tests::start_client(harness::client_config(
+        &address,
+    )));
     let keyset = keyset(&client).await;
 
     let mut tasks = tokio::task::JoinSet::new();
@@ -67,63 +69,83 @@ fn lock_database(path: &std::path::Path) -> rusqlite::Connection {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_request_the_mint_cannot_answer_in_time_ends_with_a_timeout() {
+async fn past_its_deadline_a_share_is_pending_and_its_late_quote_is_delivered() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
     config.request_deadline = Duration::from_millis(400);
-    let client = MintQuoteClient::start(config);
+    let client = integration_tests::start_client(config);
     let keyset = keyset(&client).await;
 
     let lock = lock_database(&dir.path().join("mint.sqlite"));
     let started = std::time::Instant::now();
-    let err = client.request_quote(&share(&keyset, 1)).await.unwrap_err();
-    assert_eq!(err, QuoteError::Timeout(Duration::from_millis(400)));
+    let share = share(&keyset, 1);
+    let err = client.request_quote(&share).await.unwrap_err();
+    assert_eq!(
+        err,
+        QuoteError::Pending(PendingReason::Timeout(Duration::from_millis(400)))
+    );
     // The database stays locked until after this check, so the mint cannot
-    // answer at all: the client must end the request itself. The bound is
+    // answer at all: the client must end the call itself. The bound is
     // loose because a loaded CI machine is slow, not because it may hang.
     let took = started.elapsed();
     assert!(
         took < Duration::from_secs(8),
         "took {took:?} for a 400 ms deadline"
     );
-    assert_eq!(client.stats().timed_out, 1);
+    assert_eq!(client.stats().pending, 1);
+    assert_eq!(client.stats().outstanding, 1, "the client keeps the share");
+    // The mint answers once its database is free: the quote is delivered.
     drop(lock);
+    let settled = tokio::time::timeout(harness::TIMEOUT, client.next_settled())
+        .await
+        .expect("the late quote is delivered");
+    assert_eq!(settled.share, share);
+    let quote = settled.outcome.clone().expect("a quote");
+    assert_eq!(quote.header_hash, share.header_hash);
+    client.acknowledge(&settled).await;
+    assert_eq!(client.stats().late, 1);
+    let stored = harness::stored_quotes(&mint).await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].id.to_string(), quote.quote_id);
     mint.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_in_flight_bound_holds() {
+async fn the_in_flight_bound_holds_and_a_full_outbox_refuses() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
     config.max_in_flight = 4;
     config.when_busy = BusyPolicy::Fail;
-    config.request_deadline = Duration::from_secs(3);
-    let client = Arc::new(MintQuoteClient::start(config));
+    config.outbox = pool_client::OutboxConfig::in_memory(6);
+    config.request_deadline = Duration::from_secs(5);
+    let client = Arc::new(integration_tests::start_client(config));
     let keyset = keyset(&client).await;
 
     let lock = lock_database(&dir.path().join("mint.sqlite"));
     let mut stuck = Vec::new();
-    for _ in 0..4 {
-        let (client, share) = (client.clone(), share(&keyset, 1));
+    for n in 0..6 {
+        let (client, share) = (client.clone(), share(&keyset, 10 + n));
         stuck.push(tokio::spawn(
             async move { client.request_quote(&share).await },
         ));
     }
-    tokio::time::sleep(Duration::from_millis(200)).await;
-    assert_eq!(client.stats().in_flight, 4);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let stats = client.stats();
+    assert_eq!((stats.in_flight, stats.outstanding), (4, 6), "{stats:?}");
     assert_eq!(
         client.request_quote(&share(&keyset, 1)).await,
-        Err(QuoteError::Busy(4))
+        Err(QuoteError::Outbox(pool_client::OutboxError::Full(6)))
     );
 
-    // Released: the four go through.
+    // Released: the six go through.
     drop(lock);
     for task in stuck {
         task.await.unwrap().unwrap();
     }
-    assert_eq!(client.stats().in_flight, 0);
+    let stats = client.stats();
+    assert_eq!((stats.in_flight, stats.outstanding), (0, 0), "{stats:?}");
     mint.stop().await;
 }
 
@@ -134,10 +156,12 @@ async fn a_pinned_key_that_is_not_the_mints_is_refused_before_any_share_is_sent(
     let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
     let impostor = AuthorityKeypair::generate().public();
     config.mint_key = impostor;
-    let client = MintQuoteClient::start(config);
+    let client = integration_tests::start_client(config);
     let keyset: KeysetId = "00ffffffffffffff".parse().unwrap();
     match client.request_quote(&share(&keyset, 1)).await {
-        Err(QuoteError::WrongMintKey { pinned, .. }) => assert_eq!(pinned, impostor),
+        Err(QuoteError::Pending(PendingReason::WrongMintKey { pinned, .. })) => {
+            assert_eq!(pinned, impostor)
+        }
         other => panic!("expected WrongMintKey, got {other:?}"),
     }
     assert_eq!(client.stats().sent, 0, "nothing was sent");
@@ -150,11 +174,15 @@ async fn a_pinned_key_that_is_not_the_mints_is_refused_before_any_share_is_sent(
 async fn a_pool_the_mint_does_not_allow_is_told_so() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |s| s.allowed_pools.clear()).await;
-    let client =
-        MintQuoteClient::start(harness::client_config(&mint.sv2_addr.unwrap().to_string()));
+    let client = integration_tests::start_client(harness::client_config(
+        &mint.sv2_addr.unwrap().to_string(),
+    ));
     let keyset: KeysetId = "00ffffffffffffff".parse().unwrap();
     let err = client.request_quote(&share(&keyset, 1)).await.unwrap_err();
-    assert!(matches!(err, QuoteError::NotAuthorised(_)), "{err}");
+    assert!(
+        matches!(err, QuoteError::Pending(PendingReason::NotAuthorised(_))),
+        "{err}"
+    );
     mint.stop().await;
 }
 
@@ -188,7 +216,7 @@ fn audit(db: &std::path::Path, told: &[String]) -> (usize, Vec<String>) {
 async fn a_mint_killed_and_restarted_mid_run_loses_nothing_and_doubles_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let mut mint = harness::MintProcess::start(harness::MintProcessConfig::new(dir.path()));
-    let client = Arc::new(MintQuoteClient::start(harness::client_config(
+    let client = Arc::new(integration_tests::start_client(harness::client_config(
         &mint.sv2_address(),
     )));
     let keyset = keyset(&client).await;
@@ -251,7 +279,7 @@ async fn each_path_survives_the_other_going_down() {
 
     let mut config = harness::client_config(&mint.sv2_address());
     config.request_deadline = Duration::from_secs(2);
-    let client = Arc::new(MintQuoteClient::start(config));
+    let client = Arc::new(integration_tests::start_client(config));
     let keyset = keyset(&client).await;
     let redis_config = RedisConfig {
         enabled: true,
@@ -375,7 +403,7 @@ async fn an_answer_for_an_unknown_request_id_is_dropped_and_counted() {
         let _ = mint_quote_proto::setup::next_message(&mut reader).await;
     });
 
-    let client = MintQuoteClient::start(harness::client_config(&address));
+    let client = integration_tests::start_client(harness::client_config(&address));
     let s = share(&keyset, 3);
     let quote = client.request_quote(&s).await.unwrap();
     assert_eq!(quote.header_hash, s.header_hash);

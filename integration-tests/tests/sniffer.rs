@@ -10,7 +10,7 @@ use mint_quote_proto::constants::EXTENSION_TYPE_MINT_QUOTE;
 use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{AuthorityKeypair, AuthoritySecretKey, Frame, Message};
 use mint_quote_sniffer::{serve, Format, Printer, SnifferConfig};
-use pool_client::{MintQuoteClient, Share};
+use pool_client::Share;
 use serde_json::Value;
 use tokio_util::sync::CancellationToken;
 
@@ -48,7 +48,7 @@ async fn the_pool_client_works_through_the_sniffer_and_every_frame_is_printed() 
     tokio::spawn(serve(listener, config, printer, shutdown.clone()));
 
     // The pool is configured as for the mint itself, but for the address.
-    let client = Arc::new(MintQuoteClient::start(harness::client_config(
+    let client = Arc::new(integration_tests::start_client(harness::client_config(
         &sniffer_addr.to_string(),
     )));
     let keyset = client

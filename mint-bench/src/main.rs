@@ -403,7 +403,7 @@ async fn soak(count: u64, concurrency: usize) -> anyhow::Result<()> {
     let mint = Arc::new(MintProcess::start(MintProcessConfig::new(dir.path())));
     let mut config = client_config(&mint.sv2_address());
     config.max_in_flight = concurrency;
-    let client = Arc::new(pool_client::MintQuoteClient::start(config));
+    let client = Arc::new(integration_tests::start_client(config));
     let keyset = client
         .wait_for_keyset(Duration::from_secs(10))
         .await

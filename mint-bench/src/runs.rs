@@ -117,7 +117,7 @@ pub async fn client_for(mint: &Mint, max_in_flight: usize) -> anyhow::Result<Arc
     let address = mint.running.sv2_addr.context("sv2 enabled")?.to_string();
     let mut config = client_config(&address);
     config.max_in_flight = max_in_flight.max(1);
-    let client = Arc::new(MintQuoteClient::start(config));
+    let client = Arc::new(integration_tests::start_client(config));
     if !client.wait_connected(Duration::from_secs(10)).await {
         bail!("the client did not connect");
     }

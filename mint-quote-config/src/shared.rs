@@ -227,7 +227,7 @@ impl SharedConfig {
                 path,
                 "sv2_messaging.keepalive_timeout_ms",
                 format!(
-                    "{} is less than three keepalive intervals ({} ms each): a live connection would be taken for dead",
+                    "{} is less than three times keepalive_interval_ms ({}): a live connection would be taken for dead",
                     s.keepalive_timeout_ms, s.keepalive_interval_ms
                 ),
             ));

@@ -1,166 +1,215 @@
-//! [`MintQuoteClient`]: the pool's one persistent connection to the mint.
+//! [`MintQuoteClient`]: the pool's persistent connection to the mint, and
+//! the outbox behind it.
 //!
 //! The pool calls [`MintQuoteClient::request_quote`] once per accepted
-//! share. The call never waits on the network to start: the connection is
-//! kept up (and rebuilt, with backoff) by a background task, and each call
-//! waits only for its own answer, up to its deadline. Answers are matched to
-//! requests by `request_id` alone, so many requests share the connection and
-//! may be answered in any order.
+//! share. The share is stored in the outbox first; then the call waits for
+//! the mint's answer, up to the request deadline. Whatever happens after
+//! that, the share is not lost: the client keeps sending it (across lost
+//! connections, a dead mint, a pool restart) until the mint answers, and
+//! an answer the caller did not wait for comes through
+//! [`MintQuoteClient::next_settled`]. Every share the client takes ends,
+//! for the pool, in exactly one quote or one definite refusal.
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Duration;
 
-use mint_quote_config::dev_keys::{self, PublishedKeyUse};
 use mint_quote_config::BusyPolicy;
-use mint_quote_proto::transport::TransportConfig;
-use mint_quote_proto::{ActiveKeyset, AuthorityKeypair, AuthorityPublicKey, Message};
-use tokio::sync::{mpsc, oneshot, watch, Semaphore};
+use mint_quote_proto::{ActiveKeyset, Message};
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::error::QuoteError;
-use crate::link::{Command, Link};
+use crate::config::ClientConfig;
+use crate::error::{PendingReason, QuoteError};
+use crate::link::{Command, Gauges, Link, Outputs};
+use crate::machine::{Limits, Machine};
+use crate::outbox::{Outbox, StoreError};
+use crate::settled::{Settled, SettledQueue};
 use crate::share::{Quote, Share};
 use crate::stats::{Stats, StatsSnapshot};
 
-/// Everything the client needs to know.
-#[derive(Debug, Clone)]
-pub struct ClientConfig {
-    /// `host:port` of the mint's Sv2 listener.
-    pub mint_address: String,
-    /// The mint's authority key; any other server is refused.
-    pub mint_key: AuthorityPublicKey,
-    /// This pool's key, which the mint must allow.
-    pub pool_keypair: AuthorityKeypair,
-    /// This pool's name, for the mint's logs.
-    pub device_id: String,
-    /// Handshake timeout and frame limit.
-    pub transport: TransportConfig,
-    /// Time one request may take, from the call to its answer.
-    pub request_deadline: Duration,
-    /// Requests in flight at most.
-    pub max_in_flight: usize,
-    /// What a call does when `max_in_flight` is reached.
-    pub when_busy: BusyPolicy,
-    /// First reconnect delay.
-    pub reconnect_initial: Duration,
-    /// Longest reconnect delay.
-    pub reconnect_max: Duration,
-}
-
-impl ClientConfig {
-    /// The development keys (published in the repository) this
-    /// configuration uses: the pool's own key, or the mint key it pins
-    /// (then anyone can pose as the mint).
-    pub fn published_keys(&self) -> Vec<PublishedKeyUse> {
-        let mut uses = Vec::new();
-        if dev_keys::is_published(&self.pool_keypair.public()) {
-            uses.push(PublishedKeyUse {
-                key: "pool_secret_key".into(),
-                public_key: self.pool_keypair.public(),
-            });
-        }
-        if dev_keys::is_published(&self.mint_key) {
-            uses.push(PublishedKeyUse {
-                key: "sv2_messaging.mint_authority_pubkey".into(),
-                public_key: self.mint_key,
-            });
-        }
-        uses
-    }
-}
+/// Shares being handed to the link at once, at most (callers wait beyond).
+const COMMAND_QUEUE: usize = 1024;
 
 /// The pool's client of the mint. Cheap to share behind an `Arc`; all
 /// methods take `&self`.
 pub struct MintQuoteClient {
     commands: mpsc::Sender<Command>,
-    slots: Arc<Semaphore>,
     config: Arc<ClientConfig>,
+    outbox: Outbox,
+    settled: Arc<SettledQueue>,
     keyset: watch::Receiver<Option<ActiveKeyset>>,
     connected: watch::Receiver<bool>,
+    failed: watch::Receiver<Option<String>>,
     stats: Arc<Stats>,
-    next_id: AtomicU32,
+    gauges: Arc<Gauges>,
     shutdown: CancellationToken,
 }
 
 impl MintQuoteClient {
-    /// Starts the client. It connects in the background; requests made
-    /// before the connection is up wait for it (up to their deadline).
-    pub fn start(config: ClientConfig) -> MintQuoteClient {
+    /// Opens the outbox and starts the client: it connects in the
+    /// background, sends again every share the outbox still holds, and
+    /// hands answers that were waiting to [`Self::next_settled`]. Must be
+    /// called within a tokio runtime.
+    pub fn start(config: ClientConfig) -> Result<MintQuoteClient, StoreError> {
         for used in config.published_keys() {
             tracing::warn!("{used}; use it only against a mint on this machine");
         }
         let config = Arc::new(config);
-        // Callers hold a slot while their command is queued, so the queue
-        // never holds more than `max_in_flight` commands.
-        let (commands, receiver) = mpsc::channel(config.max_in_flight.max(1));
+        let (outbox, records) = Outbox::open(&config.outbox)?;
+        let stats = Arc::new(Stats::default());
+        let now = Instant::now();
+        let mut machine = Machine::new(
+            Limits {
+                deadline: config.request_deadline,
+                max_in_flight: config.max_in_flight.max(1),
+                keepalive_interval: config.keepalive_interval,
+                keepalive_timeout: config.keepalive_timeout,
+                reconnect_initial: config.reconnect_initial,
+                reconnect_max: config.reconnect_max,
+            },
+            1,
+            stats.clone(),
+            now,
+        );
+        let settled = Arc::new(SettledQueue::default());
+        let (mut resent, mut answered) = (0, 0);
+        for (seq, record) in records {
+            match record.outcome {
+                None => {
+                    machine.restore(seq, record.share, now);
+                    resent += 1;
+                }
+                Some(outcome) => {
+                    settled.push(Settled {
+                        share: record.share,
+                        outcome,
+                        seq,
+                    });
+                    answered += 1;
+                }
+            }
+        }
+        if resent + answered > 0 {
+            tracing::info!(
+                resent,
+                answered,
+                "the outbox held shares from an earlier run: unanswered ones are sent again, answered ones wait in next_settled"
+            );
+        }
+        let (commands, receiver) = mpsc::channel(COMMAND_QUEUE);
         let (keyset_tx, keyset) = watch::channel(None);
         let (connected_tx, connected) = watch::channel(false);
-        let stats = Arc::new(Stats::default());
+        let (failed_tx, failed) = watch::channel(None);
+        let gauges = Arc::new(Gauges::default());
         let shutdown = CancellationToken::new();
         let link = Link::new(
             config.clone(),
+            machine,
             receiver,
-            keyset_tx,
-            connected_tx,
-            stats.clone(),
+            outbox.clone(),
+            Outputs {
+                keyset: keyset_tx,
+                connected: connected_tx,
+                settled: settled.clone(),
+                gauges: gauges.clone(),
+            },
             shutdown.clone(),
         );
-        tokio::spawn(link.run());
-        MintQuoteClient {
+        tokio::spawn(supervise(
+            tokio::spawn(link.run()),
+            failed_tx,
+            shutdown.clone(),
+        ));
+        Ok(MintQuoteClient {
             commands,
-            slots: Arc::new(Semaphore::new(config.max_in_flight)),
             config,
+            outbox,
+            settled,
             keyset,
             connected,
+            failed,
             stats,
-            next_id: AtomicU32::new(1),
+            gauges,
             shutdown,
-        }
+        })
     }
 
-    /// Asks the mint for a paid quote for `share`. Resolves with the quote
-    /// or with the reason there is none; never hangs past the deadline.
+    /// Asks the mint for a paid quote for `share`. Resolves with the quote,
+    /// the mint's definite refusal, or [`QuoteError::Pending`] at the
+    /// deadline (the share's outcome then comes through
+    /// [`Self::next_settled`]), or an error that says the client did not
+    /// take the share. Never hangs past the deadline.
     pub async fn request_quote(&self, share: &Share) -> Result<Quote, QuoteError> {
-        let started = Instant::now();
-        let deadline = started + self.config.request_deadline;
+        if let Some(reason) = self.failed.borrow().clone() {
+            return Err(QuoteError::Failed(reason));
+        }
         if self.shutdown.is_cancelled() {
             return Err(QuoteError::ShuttingDown);
         }
-        let slot = match self.config.when_busy {
-            BusyPolicy::Fail => self
-                .slots
-                .clone()
-                .try_acquire_owned()
-                .map_err(|_| QuoteError::Busy(self.config.max_in_flight))?,
-            BusyPolicy::Wait => {
-                match tokio::time::timeout_at(deadline, self.slots.clone().acquire_owned()).await {
-                    Ok(Ok(slot)) => slot,
-                    Ok(Err(_)) => return Err(QuoteError::ShuttingDown),
-                    Err(_) => return Err(QuoteError::Busy(self.config.max_in_flight)),
-                }
-            }
+        self.check_fits(share)?;
+        let deadline = Instant::now() + self.config.request_deadline;
+        let wait_for_room = match self.config.when_busy {
+            BusyPolicy::Wait => Some(deadline),
+            BusyPolicy::Fail => None,
         };
-        let request_id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let request = share.to_request(request_id);
-        let frame = Message::MintQuoteRequest(request.clone())
-            .to_frame()
-            .map_err(|e| QuoteError::Invalid(e.to_string()))?;
+        let seq = self.outbox.store(share, wait_for_room).await?;
         let (reply, answer) = oneshot::channel();
         let command = Command::Submit {
-            request,
-            frame,
-            deadline,
+            seq,
+            share: share.clone(),
             reply,
-            slot,
         };
         if self.commands.send(command).await.is_err() {
-            return Err(QuoteError::ShuttingDown);
+            // Stored, but the link is gone: the next start sends it.
+            return Err(self.gone());
         }
-        // The link answers every request by its deadline; it is gone only
-        // if the client is shutting down.
-        answer.await.unwrap_or(Err(QuoteError::ShuttingDown))
+        // The link answers every caller by its deadline, or as it stops.
+        answer.await.unwrap_or_else(|_| Err(self.gone()))
+    }
+
+    /// Why a stored share cannot be followed now.
+    fn gone(&self) -> QuoteError {
+        match self.failed.borrow().clone() {
+            Some(reason) => QuoteError::Failed(reason),
+            None => QuoteError::Pending(PendingReason::Stopped),
+        }
+    }
+
+    /// Refuses, before storing it, a share the wire or the mint's frame
+    /// limit cannot carry (it could never be sent).
+    fn check_fits(&self, share: &Share) -> Result<(), QuoteError> {
+        let frame = Message::MintQuoteRequest(share.to_request(1))
+            .to_frame()
+            .map_err(|e| QuoteError::Invalid(e.to_string()))?;
+        let limit = self.config.transport.max_payload_len;
+        if frame.payload().len() > limit {
+            return Err(QuoteError::Invalid(format!(
+                "the request is {} bytes, over the frame limit of {limit} (sv2_messaging.max_payload_len)",
+                frame.payload().len()
+            )));
+        }
+        Ok(())
+    }
+
+    /// The next answer that came when no caller was waiting for it (after
+    /// a deadline, for a cancelled call, or for a share sent again after a
+    /// restart), oldest first; waits for one. Take each with
+    /// [`Self::acknowledge`] once the pool has recorded it, or it comes
+    /// again after the next restart. Cancel-safe.
+    pub async fn next_settled(&self) -> Settled {
+        self.settled.pop().await
+    }
+
+    /// [`Self::next_settled`] without waiting.
+    pub fn try_next_settled(&self) -> Option<Settled> {
+        self.settled.try_pop()
+    }
+
+    /// The pool has recorded `settled`: it leaves the outbox.
+    pub async fn acknowledge(&self, settled: &Settled) {
+        self.outbox.forget(settled.seq).await;
     }
 
     /// The mint's active keyset, once announced.
@@ -190,14 +239,26 @@ impl MintQuoteClient {
         matches!(up, Ok(Ok(_)))
     }
 
-    /// The client's counters now.
-    pub fn stats(&self) -> StatsSnapshot {
-        let in_flight = self.config.max_in_flight - self.slots.available_permits();
-        self.stats.snapshot(in_flight as u64)
+    /// Why the client stopped working, if its background task died; every
+    /// call then fails with [`QuoteError::Failed`].
+    pub fn failure(&self) -> Option<String> {
+        self.failed.borrow().clone()
     }
 
-    /// Stops the client: requests in flight end with
-    /// [`QuoteError::ShuttingDown`] and the connection is closed.
+    /// The client's counters now.
+    pub fn stats(&self) -> StatsSnapshot {
+        let mut snapshot = self.stats.snapshot();
+        snapshot.in_flight = self.gauges.in_flight.load(Ordering::Relaxed);
+        snapshot.outstanding = self.gauges.outstanding.load(Ordering::Relaxed);
+        snapshot.settled_waiting = self.settled.len() as u64;
+        snapshot.outbox_held = self.outbox.held() as u64;
+        snapshot.failed = self.failure();
+        snapshot
+    }
+
+    /// Stops the client: calls in flight end with
+    /// [`PendingReason::Stopped`] (their shares stay in the outbox, to be
+    /// sent at the next start) and the connection is closed.
     pub fn shutdown(&self) {
         self.shutdown.cancel();
     }
@@ -207,4 +268,22 @@ impl Drop for MintQuoteClient {
     fn drop(&mut self) {
         self.shutdown.cancel();
     }
+}
+
+/// Watches the link task: if it panics, or ends while the client is not
+/// shutting down, the client reports the failure on every call and in
+/// `stats()` instead of hanging half-alive.
+async fn supervise(
+    link: tokio::task::JoinHandle<()>,
+    failed: watch::Sender<Option<String>>,
+    shutdown: CancellationToken,
+) {
+    let reason = match link.await {
+        Ok(()) if shutdown.is_cancelled() => return,
+        Ok(()) => "the client's link task stopped".to_owned(),
+        Err(e) if e.is_panic() => format!("the client's link task panicked: {e}"),
+        Err(e) => format!("the client's link task ended: {e}"),
+    };
+    tracing::error!(%reason, "the mint quote client failed");
+    failed.send_replace(Some(reason));
 }

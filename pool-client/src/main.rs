@@ -124,10 +124,13 @@ fn redis_pusher(
 
 async fn quote(settings: PoolSettings, args: QuoteArgs) -> anyhow::Result<()> {
     let deadline = settings.shared.sv2_messaging.request_deadline();
-    let client = settings
-        .client
-        .clone()
-        .map(|c| Arc::new(MintQuoteClient::start(c)));
+    let client = match settings.client.clone() {
+        Some(config) => Some(Arc::new(MintQuoteClient::start(config)?)),
+        None => None,
+    };
+    if let Some(client) = &client {
+        report_earlier_answers(client).await;
+    }
     let redis = redis_pusher(&settings.shared.redis, deadline)?;
     if client.is_none() && redis.is_none() {
         bail!(
@@ -162,12 +165,19 @@ async fn quote(settings: PoolSettings, args: QuoteArgs) -> anyhow::Result<()> {
     }
     let outcome = Dispatcher::new(client, redis).dispatch(&share).await;
     let mut failed = false;
+    let mut pending = false;
     if let Some(result) = outcome.sv2 {
         match result {
             Ok(q) => println!(
                 "sv2: quote {} amount {} {} state {} expires at {}",
                 q.quote_id, q.amount, q.unit, q.state, q.expires_at
             ),
+            Err(e) if e.is_pending() => {
+                pending = true;
+                println!(
+                    "sv2: {e}; the next run of this command sends it again and prints its answer"
+                );
+            }
             Err(e) => {
                 failed = true;
                 println!("sv2: no quote: {e}");
@@ -186,7 +196,27 @@ async fn quote(settings: PoolSettings, args: QuoteArgs) -> anyhow::Result<()> {
     if failed {
         std::process::exit(1);
     }
+    if pending {
+        std::process::exit(2);
+    }
     Ok(())
+}
+
+/// Prints (and takes) the answers of shares an earlier run left pending.
+async fn report_earlier_answers(client: &MintQuoteClient) {
+    while let Some(settled) = client.try_next_settled() {
+        match &settled.outcome {
+            Ok(q) => println!(
+                "earlier share {}: quote {} amount {} {}",
+                settled.share.header_hash, q.quote_id, q.amount, q.unit
+            ),
+            Err(r) => println!(
+                "earlier share {}: refused: {}: {}",
+                settled.share.header_hash, r.code, r.message
+            ),
+        }
+        client.acknowledge(&settled).await;
+    }
 }
 
 async fn announced_keyset(
@@ -251,15 +281,24 @@ fn percentiles(mut samples: Vec<Duration>) -> Percentiles {
 }
 
 fn error_kind(e: &QuoteError) -> String {
+    use pool_client::{OutboxError, PendingReason};
     match e {
         QuoteError::Rejected { code, .. } => format!("rejected:{}", code.as_str()),
-        QuoteError::Timeout(_) => "timeout".into(),
-        QuoteError::MintUnreachable { .. } => "mint-unreachable".into(),
-        QuoteError::Busy(_) => "busy".into(),
-        QuoteError::NotAuthorised(_) => "not-authorised".into(),
-        QuoteError::WrongMintKey { .. } => "wrong-mint-key".into(),
+        QuoteError::Pending(reason) => format!(
+            "pending:{}",
+            match reason {
+                PendingReason::Timeout(_) => "timeout",
+                PendingReason::MintUnreachable { .. } => "mint-unreachable",
+                PendingReason::WrongMintKey { .. } => "wrong-mint-key",
+                PendingReason::NotAuthorised(_) => "not-authorised",
+                PendingReason::Stopped => "stopped",
+            }
+        ),
+        QuoteError::Outbox(OutboxError::Full(_)) => "outbox-full".into(),
+        QuoteError::Outbox(_) => "outbox".into(),
         QuoteError::Invalid(_) => "invalid".into(),
         QuoteError::ShuttingDown => "shutting-down".into(),
+        QuoteError::Failed(_) => "failed".into(),
     }
 }
 
@@ -272,7 +311,8 @@ async fn load(settings: PoolSettings, args: LoadArgs) -> anyhow::Result<()> {
         .clone()
         .context("load measures the Sv2 path: enable [sv2_messaging] in pool.toml")?;
     let wait = config.request_deadline;
-    let client = Arc::new(MintQuoteClient::start(config));
+    let client = Arc::new(MintQuoteClient::start(config)?);
+    report_earlier_answers(&client).await;
     let keyset = client
         .wait_for_keyset(wait)
         .await

@@ -1,15 +1,16 @@
 //! The pool's configuration: the shared `pool.toml` and the pool's own
 //! secret file.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mint_quote_config::{load_toml, ConfigError, SharedConfig};
+use mint_quote_config::{check_ranges, load_toml, ConfigError, Range, SharedConfig};
 use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{AuthorityKeypair, AuthoritySecretKey};
 use serde::Deserialize;
 
-use crate::client::ClientConfig;
+use crate::config::ClientConfig;
+use crate::outbox::OutboxConfig;
 
 /// The pool-only file (default `config/pool-secret.toml`).
 #[derive(Debug, Clone, Deserialize)]
@@ -20,10 +21,40 @@ struct PoolSecretFile {
     /// The pool's name in the mint's logs.
     #[serde(default = "default_device_id")]
     device_id: String,
+    /// `[outbox]`: where shares wait for their answers.
+    #[serde(default)]
+    outbox: OutboxSection,
 }
 
 fn default_device_id() -> String {
     "pool".into()
+}
+
+/// `[outbox]` of the pool's own file.
+#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, default)]
+pub struct OutboxSection {
+    /// The outbox file (a redb database), created on first start;
+    /// relative to the working directory. Empty: in memory, for tests and
+    /// tools only (shares are lost with the process).
+    pub path: String,
+    /// Shares held at most: waiting for an answer, or answered and waiting
+    /// for the pool to take the answer.
+    pub max_shares: usize,
+}
+
+impl Default for OutboxSection {
+    fn default() -> Self {
+        OutboxSection {
+            path: "data/pool-outbox.redb".into(),
+            max_shares: 100_000,
+        }
+    }
+}
+
+impl OutboxSection {
+    /// The documented range of every numeric key of `[outbox]`.
+    pub const RANGES: [Range; 1] = [Range::new("outbox.max_shares", 1, 10_000_000)];
 }
 
 /// Both files, checked.
@@ -49,6 +80,26 @@ impl PoolSettings {
             .parse()
             .map_err(|e| ConfigError::invalid(secret_path, "pool_secret_key", e))?;
         let pool_keypair = AuthorityKeypair::from_secret(key);
+        if secret.device_id.len() > 255 {
+            return Err(ConfigError::invalid(
+                secret_path,
+                "device_id",
+                format!(
+                    "{} bytes; at most 255 fit in SetupConnection",
+                    secret.device_id.len()
+                ),
+            ));
+        }
+        let [max_shares] = OutboxSection::RANGES;
+        check_ranges(
+            secret_path,
+            &[(max_shares, secret.outbox.max_shares as u64)],
+        )?;
+        let outbox = OutboxConfig {
+            path: (!secret.outbox.path.trim().is_empty())
+                .then(|| PathBuf::from(&secret.outbox.path)),
+            max_shares: secret.outbox.max_shares,
+        };
         let s = &shared.sv2_messaging;
         let client = if s.enabled {
             let mint_key = s.mint_key(shared_path)?.ok_or_else(|| {
@@ -66,6 +117,7 @@ impl PoolSettings {
                 transport: TransportConfig {
                     handshake_timeout: s.handshake_timeout(),
                     max_payload_len: s.max_payload_len,
+                    write_timeout: s.write_timeout(),
                     ..TransportConfig::default()
                 },
                 request_deadline: s.request_deadline(),
@@ -73,6 +125,9 @@ impl PoolSettings {
                 when_busy: s.when_busy,
                 reconnect_initial: Duration::from_millis(s.reconnect_initial_ms),
                 reconnect_max: Duration::from_millis(s.reconnect_max_ms),
+                keepalive_interval: s.keepalive_interval(),
+                keepalive_timeout: s.keepalive_timeout(),
+                outbox,
             })
         } else {
             None

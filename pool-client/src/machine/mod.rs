@@ -1,0 +1,615 @@
+//! The client's decisions, apart from its input and output: which share
+//! goes on which connection, what an answer settles, when a caller hears
+//! "pending", when to ping, when a connection is dead, when to reconnect.
+//!
+//! The machine owns no socket and no timer. The link task feeds it events
+//! with the time they happened (`now`), carries out the [`Action`]s it
+//! returns, and wakes it at [`Machine::next_wakeup`]; nothing happens
+//! between (no periodic tick while idle). Its tests drive it with made-up
+//! instants, so every rule below is checked without a network or a clock:
+//!
+//! - every share stays until the mint answers it: a caller's deadline only
+//!   tells the caller "pending", and the answer, when it comes, settles the
+//!   share through the outbox and [`crate::Settled`];
+//! - a connection lost (closed, or silent for `keepalive_timeout`) gives its
+//!   unanswered shares back to be sent again, oldest first;
+//! - the retry policy is the protocol's ([`mint_quote_proto::Retry`]):
+//!   `mint-busy` and `internal-error` are sent again after a backoff,
+//!   `shutting-down` moves the share off that connection at once, other
+//!   codes are final;
+//! - shares go to the mint with the fewest in flight, at most
+//!   `max_in_flight` each.
+
+mod endpoint;
+mod shares;
+
+use std::time::Duration;
+
+use mint_quote_proto::{ActiveKeyset, Backoff, Message, MintQuoteResponse, Ping, Pong, Retry};
+use tokio::sync::oneshot;
+use tokio::time::Instant;
+
+use crate::error::{PendingReason, QuoteError};
+use crate::settled::{Outcome, Refusal, Settled};
+use crate::share::{Quote, Share};
+use crate::stats::Stats;
+use endpoint::{Endpoint, Link};
+use shares::{Entry, Shares};
+
+/// Where a caller's answer goes.
+pub(crate) type Reply = oneshot::Sender<Result<Quote, QuoteError>>;
+
+/// First and last delay between tries of a share the mint was too busy
+/// for (or failed internally on).
+const RETRY_FIRST: Duration = Duration::from_millis(50);
+const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// The machine's limits.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Limits {
+    pub(crate) deadline: Duration,
+    pub(crate) max_in_flight: usize,
+    pub(crate) keepalive_interval: Duration,
+    pub(crate) keepalive_timeout: Duration,
+    pub(crate) reconnect_initial: Duration,
+    pub(crate) reconnect_max: Duration,
+}
+
+/// Why a connection attempt failed.
+#[derive(Debug, Clone)]
+pub(crate) enum Failure {
+    /// Try again after a backoff.
+    Transient(String),
+    /// Try again after a backoff too, but tell callers at once: an
+    /// operator must fix something first.
+    Fatal(PendingReason),
+}
+
+/// What the link must do.
+#[derive(Debug)]
+pub(crate) enum Action {
+    /// Open connection attempt `generation` to endpoint `endpoint`.
+    Connect { endpoint: usize, generation: u64 },
+    /// Write `message` on that connection.
+    Send {
+        endpoint: usize,
+        generation: u64,
+        message: SendItem,
+    },
+    /// Close that connection (it is dead).
+    Close { endpoint: usize, generation: u64 },
+    /// Share `seq`'s answer reached its caller: remove it from the outbox.
+    Forget { seq: u64 },
+    /// Share `seq` is answered but no caller took the answer: record it
+    /// in the outbox and hand it to the pool.
+    Settle(Settled),
+    /// The mint announced its active keyset.
+    Keyset(ActiveKeyset),
+    /// Whether any connection is up now.
+    Connected(bool),
+}
+
+/// What to write: a request (already encoded) or a keepalive message.
+#[derive(Debug)]
+pub(crate) enum SendItem {
+    Request(mint_quote_proto::Frame),
+    Message(Message),
+}
+
+/// What a connection needs when the machine ticks.
+enum Due {
+    Nothing,
+    Connect,
+    Ping(u64),
+    Dead(u64, Duration),
+}
+
+/// The state of the client.
+pub(crate) struct Machine {
+    limits: Limits,
+    endpoints: Vec<Endpoint>,
+    shares: Shares,
+    actions: Vec<Action>,
+    stats: std::sync::Arc<Stats>,
+    next_nonce: u64,
+    any_up: bool,
+}
+
+impl Machine {
+    /// A machine for `endpoints` mints, all down, to connect at once.
+    pub(crate) fn new(
+        limits: Limits,
+        endpoints: usize,
+        stats: std::sync::Arc<Stats>,
+        now: Instant,
+    ) -> Self {
+        let endpoints = (0..endpoints.max(1))
+            .map(|_| {
+                Endpoint::new(
+                    Backoff::new(limits.reconnect_initial, limits.reconnect_max),
+                    now,
+                )
+            })
+            .collect();
+        Machine {
+            limits,
+            endpoints,
+            shares: Shares::default(),
+            actions: Vec::new(),
+            stats,
+            next_nonce: 1,
+            any_up: false,
+        }
+    }
+
+    /// What the link must do now.
+    pub(crate) fn take_actions(&mut self) -> Vec<Action> {
+        std::mem::take(&mut self.actions)
+    }
+
+    /// Shares held (sent or not).
+    pub(crate) fn outstanding(&self) -> usize {
+        self.shares.len()
+    }
+
+    /// Requests on the wire now.
+    pub(crate) fn in_flight(&self) -> usize {
+        self.endpoints
+            .iter()
+            .map(|e| match &e.link {
+                Link::Up(up) => up.in_flight.len(),
+                _ => 0,
+            })
+            .sum()
+    }
+
+    fn add(&mut self, seq: u64, share: Share, caller: Option<(Reply, Instant)>) {
+        let request_id = self.shares.new_request_id();
+        let frame = match Message::MintQuoteRequest(share.to_request(request_id)).to_frame() {
+            Ok(frame) => frame,
+            Err(e) => {
+                // It was checked when the caller handed it in; a stored
+                // share that cannot be encoded can never be sent.
+                tracing::error!(seq, error = %e, "a share in the outbox cannot be encoded; dropped");
+                if let Some((reply, _)) = caller {
+                    let _ = reply.send(Err(QuoteError::Invalid(e.to_string())));
+                }
+                self.actions.push(Action::Forget { seq });
+                return;
+            }
+        };
+        self.shares.insert(
+            seq,
+            Entry {
+                share,
+                request_id,
+                frame,
+                caller,
+                sent_on: None,
+                ever_sent: false,
+                retry: None,
+                delayed_until: None,
+            },
+        );
+    }
+
+    /// A share the outbox held from an earlier run: sent again, its
+    /// outcome settled through the pool's settled queue.
+    pub(crate) fn restore(&mut self, seq: u64, share: Share, now: Instant) {
+        self.add(seq, share, None);
+        self.pump(now);
+    }
+
+    /// A share a caller handed in (stored in the outbox as `seq`).
+    pub(crate) fn submit(&mut self, seq: u64, share: Share, reply: Reply, now: Instant) {
+        // While every mint refuses this pool, say so at once.
+        if let Some(reason) = self.refused_everywhere() {
+            let _ = reply.send(Err(QuoteError::Pending(reason)));
+            self.add(seq, share, None);
+        } else {
+            self.add(seq, share, Some((reply, now + self.limits.deadline)));
+        }
+        self.pump(now);
+    }
+
+    /// The reason every endpoint refuses this pool, if they all do.
+    fn refused_everywhere(&self) -> Option<PendingReason> {
+        let mut reasons = self.endpoints.iter().map(|e| e.fatal.clone());
+        let first = reasons.next().flatten()?;
+        reasons.all(|r| r.is_some()).then_some(first)
+    }
+
+    /// Connection attempt `generation` to `endpoint` completed setup.
+    pub(crate) fn connected(&mut self, endpoint: usize, generation: u64, now: Instant) {
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        if !e.is_current(generation) {
+            return;
+        }
+        if e.up(generation, now) {
+            Stats::bump(&self.stats.reconnects);
+        }
+        self.note_connected();
+        self.pump(now);
+    }
+
+    /// Connection attempt `generation` to `endpoint` failed.
+    pub(crate) fn connect_failed(
+        &mut self,
+        endpoint: usize,
+        generation: u64,
+        failure: Failure,
+        now: Instant,
+    ) {
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        if !e.is_current(generation) {
+            return;
+        }
+        let reason = match &failure {
+            Failure::Transient(reason) => reason.clone(),
+            Failure::Fatal(reason) => reason.to_string(),
+        };
+        e.down(now, reason);
+        if let Failure::Fatal(reason) = failure {
+            e.fatal = Some(reason);
+            // Nothing will work until an operator fixes the keys: callers
+            // learn it now rather than at their deadline.
+            if let Some(reason) = self.refused_everywhere() {
+                for (_, reply) in self.shares.all_callers() {
+                    let _ = reply.send(Err(QuoteError::Pending(reason.clone())));
+                }
+            }
+        }
+    }
+
+    /// The connection `generation` to `endpoint` closed or broke.
+    pub(crate) fn closed(
+        &mut self,
+        endpoint: usize,
+        generation: u64,
+        reason: String,
+        now: Instant,
+    ) {
+        let Some(e) = self.endpoints.get_mut(endpoint) else {
+            return;
+        };
+        if !e.is_current(generation) {
+            return;
+        }
+        let lost = e.down(now, reason);
+        if !lost.is_empty() {
+            Stats::add(&self.stats.resent, lost.len() as u64);
+        }
+        for seq in lost {
+            self.shares.make_ready(seq);
+        }
+        self.note_connected();
+        self.pump(now);
+    }
+
+    /// A message arrived on connection `generation` of `endpoint`.
+    pub(crate) fn received(
+        &mut self,
+        endpoint: usize,
+        generation: u64,
+        message: Message,
+        now: Instant,
+    ) {
+        let Some(up) = self
+            .endpoints
+            .get_mut(endpoint)
+            .and_then(|e| e.is_current(generation).then_some(e))
+            .and_then(|e| e.up_state())
+        else {
+            return;
+        };
+        up.last_received = now;
+        match message {
+            Message::MintQuoteResponse(response) => {
+                self.on_response(endpoint, generation, response, now)
+            }
+            Message::MintQuoteError(error) => {
+                let Some(seq) = self.shares.seq_of(error.request_id) else {
+                    Stats::bump(&self.stats.unknown_answers);
+                    tracing::warn!(request_id = error.request_id, code = %error.error_code, message = %error.error_message, "error for no request in flight; dropped");
+                    return;
+                };
+                self.leave_connection(endpoint, seq);
+                match error.error_code.retry() {
+                    Retry::Never => {
+                        Stats::bump(&self.stats.rejected);
+                        let refusal = Refusal {
+                            code: error.error_code,
+                            message: error.error_message,
+                        };
+                        self.settle(seq, Err(refusal));
+                    }
+                    Retry::Later => {
+                        Stats::bump(&self.stats.retried);
+                        let delay = self
+                            .shares
+                            .get_mut(seq)
+                            .map(|entry| {
+                                entry
+                                    .retry
+                                    .get_or_insert_with(|| Backoff::new(RETRY_FIRST, RETRY_MAX))
+                                    .next_delay()
+                            })
+                            .unwrap_or(RETRY_FIRST);
+                        self.shares.delay(seq, now + delay);
+                    }
+                    Retry::Elsewhere => {
+                        // This connection is closing: nothing more goes on
+                        // it, and the share goes wherever it can.
+                        Stats::bump(&self.stats.retried);
+                        if let Some(up) = self.endpoints[endpoint].up_state() {
+                            up.draining = true;
+                        }
+                        self.shares.make_ready(seq);
+                    }
+                }
+            }
+            Message::ActiveKeyset(keyset) => self.actions.push(Action::Keyset(keyset)),
+            Message::Ping(ping) => self.actions.push(Action::Send {
+                endpoint,
+                generation,
+                message: SendItem::Message(Message::Pong(Pong { nonce: ping.nonce })),
+            }),
+            Message::Pong(pong) => {
+                if let Some(up) = self.endpoints[endpoint].up_state() {
+                    if up.ping == Some(pong.nonce) {
+                        up.ping = None;
+                    }
+                }
+            }
+            other => tracing::warn!(
+                message = other.name(),
+                "unexpected message from the mint; ignored"
+            ),
+        }
+        self.pump(now);
+    }
+
+    fn on_response(
+        &mut self,
+        endpoint: usize,
+        generation: u64,
+        response: MintQuoteResponse,
+        now: Instant,
+    ) {
+        let Some(seq) = self.shares.seq_of(response.request_id) else {
+            Stats::bump(&self.stats.unknown_answers);
+            tracing::warn!(request_id = response.request_id, quote_id = %response.quote_id, "response for no request in flight; dropped");
+            return;
+        };
+        let asked = self.shares.get(seq).map(|e| e.share.header_hash);
+        if asked != Some(response.header_hash) {
+            // A mint that mixes up shares cannot be trusted with the
+            // connection: drop it; the share is sent again.
+            tracing::error!(
+                request_id = response.request_id,
+                answered = %response.header_hash,
+                "the mint answered with another share's quote; closing the connection"
+            );
+            self.actions.push(Action::Close {
+                endpoint,
+                generation,
+            });
+            self.closed(
+                endpoint,
+                generation,
+                "the mint answered with another share's quote".into(),
+                now,
+            );
+            return;
+        }
+        self.leave_connection(endpoint, seq);
+        Stats::bump(&self.stats.answered);
+        self.settle(seq, Ok(Quote::from(response)));
+    }
+
+    /// Takes `seq` off `endpoint`'s in-flight set.
+    fn leave_connection(&mut self, endpoint: usize, seq: u64) {
+        if let Some(up) = self.endpoints.get_mut(endpoint).and_then(|e| e.up_state()) {
+            up.in_flight.remove(&seq);
+        }
+    }
+
+    /// Share `seq` is answered: to its caller if one waits, otherwise to
+    /// the pool's settled queue (through the outbox).
+    fn settle(&mut self, seq: u64, outcome: Outcome) {
+        let Some(entry) = self.shares.remove(seq) else {
+            return;
+        };
+        let undelivered = match entry.caller {
+            Some((reply, _)) => {
+                let result = outcome.clone().map_err(|r| QuoteError::Rejected {
+                    code: r.code,
+                    message: r.message,
+                });
+                reply.send(result).is_err()
+            }
+            None => true,
+        };
+        if undelivered {
+            Stats::bump(&self.stats.late);
+            self.actions.push(Action::Settle(Settled {
+                share: entry.share,
+                outcome,
+                seq,
+            }));
+        } else {
+            self.actions.push(Action::Forget { seq });
+        }
+    }
+
+    fn note_connected(&mut self) {
+        let up = self.endpoints.iter().any(|e| matches!(e.link, Link::Up(_)));
+        if up != self.any_up {
+            self.any_up = up;
+            self.actions.push(Action::Connected(up));
+        }
+    }
+
+    /// Writes ready shares on the connections with room, fewest in flight
+    /// first, oldest share first.
+    fn pump(&mut self, _now: Instant) {
+        while self.shares.has_ready() {
+            let best = self
+                .endpoints
+                .iter()
+                .enumerate()
+                .filter_map(|(i, e)| e.room(self.limits.max_in_flight).map(|n| (n, i)))
+                .min();
+            let Some((_, endpoint)) = best else {
+                return;
+            };
+            let Some(seq) = self.shares.pop_ready() else {
+                return;
+            };
+            let Some(up) = self.endpoints[endpoint].up_state() else {
+                return;
+            };
+            let generation = up.generation;
+            up.in_flight.insert(seq);
+            let Some(entry) = self.shares.get_mut(seq) else {
+                up.in_flight.remove(&seq);
+                continue;
+            };
+            entry.sent_on = Some((endpoint, generation));
+            if entry.ever_sent {
+                Stats::bump(&self.stats.resent);
+            }
+            entry.ever_sent = true;
+            Stats::bump(&self.stats.sent);
+            self.actions.push(Action::Send {
+                endpoint,
+                generation,
+                message: SendItem::Request(entry.frame.clone()),
+            });
+        }
+    }
+
+    /// Does what is due at `now`: connection attempts, callers' deadlines,
+    /// delayed resends, pings and dead connections.
+    pub(crate) fn tick(&mut self, now: Instant) {
+        for endpoint in 0..self.endpoints.len() {
+            match self.due(endpoint, now) {
+                Due::Nothing => {}
+                Due::Connect => {
+                    let generation = self.endpoints[endpoint].start_connecting();
+                    self.actions.push(Action::Connect {
+                        endpoint,
+                        generation,
+                    });
+                }
+                Due::Ping(generation) => {
+                    let nonce = self.next_nonce;
+                    self.next_nonce += 1;
+                    if let Some(up) = self.endpoints[endpoint].up_state() {
+                        up.ping = Some(nonce);
+                    }
+                    Stats::bump(&self.stats.pings);
+                    self.actions.push(Action::Send {
+                        endpoint,
+                        generation,
+                        message: SendItem::Message(Message::Ping(Ping { nonce })),
+                    });
+                }
+                Due::Dead(generation, silent) => {
+                    Stats::bump(&self.stats.dead_connections);
+                    tracing::warn!(
+                        endpoint,
+                        silent_ms = silent.as_millis() as u64,
+                        "nothing received from the mint; the connection is dead"
+                    );
+                    self.actions.push(Action::Close {
+                        endpoint,
+                        generation,
+                    });
+                    self.closed(
+                        endpoint,
+                        generation,
+                        format!("nothing received for {silent:?}"),
+                        now,
+                    );
+                }
+            }
+        }
+        for (seq, reply) in self.shares.expired_callers(now) {
+            Stats::bump(&self.stats.pending);
+            let reason = self.pending_reason(seq);
+            tracing::debug!(seq, reason = %reason, "a caller's deadline passed; the share stays pending");
+            let _ = reply.send(Err(QuoteError::Pending(reason)));
+        }
+        self.shares.release_delayed(now);
+        self.pump(now);
+    }
+
+    /// What `endpoint`'s connection needs at `now`.
+    fn due(&self, endpoint: usize, now: Instant) -> Due {
+        match &self.endpoints[endpoint].link {
+            Link::Down { retry_at } if *retry_at <= now => Due::Connect,
+            Link::Up(up) => {
+                let silent = now.saturating_duration_since(up.last_received);
+                if silent >= self.limits.keepalive_timeout {
+                    Due::Dead(up.generation, silent)
+                } else if silent >= self.limits.keepalive_interval && up.ping.is_none() {
+                    Due::Ping(up.generation)
+                } else {
+                    Due::Nothing
+                }
+            }
+            _ => Due::Nothing,
+        }
+    }
+
+    /// Why share `seq` has no answer yet, for its caller.
+    fn pending_reason(&self, seq: u64) -> PendingReason {
+        if let Some(reason) = self.refused_everywhere() {
+            return reason;
+        }
+        let sent = self.shares.get(seq).is_some_and(|e| e.ever_sent);
+        if sent {
+            PendingReason::Timeout(self.limits.deadline)
+        } else {
+            PendingReason::MintUnreachable {
+                deadline: self.limits.deadline,
+                reason: self
+                    .endpoints
+                    .iter()
+                    .map(|e| e.last_error.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            }
+        }
+    }
+
+    /// When [`Self::tick`] next has something to do.
+    pub(crate) fn next_wakeup(&self) -> Option<Instant> {
+        let endpoints = self.endpoints.iter().filter_map(|e| match &e.link {
+            Link::Down { retry_at } => Some(*retry_at),
+            Link::Connecting { .. } => None,
+            Link::Up(up) => Some(if up.ping.is_none() {
+                up.last_received + self.limits.keepalive_interval
+            } else {
+                up.last_received + self.limits.keepalive_timeout
+            }),
+        });
+        endpoints.chain(self.shares.next_due()).min()
+    }
+
+    /// The client stops: every waiting caller learns that its share stays
+    /// in the outbox, to be sent again at the next start.
+    pub(crate) fn stop(&mut self) {
+        for (_, reply) in self.shares.all_callers() {
+            let _ = reply.send(Err(QuoteError::Pending(PendingReason::Stopped)));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
