@@ -197,10 +197,7 @@ impl Link {
                 generation,
                 failure,
             } => {
-                let reason = match &failure {
-                    Failure::Transient(reason) => reason.clone(),
-                    Failure::Fatal(reason) => reason.to_string(),
-                };
+                let reason = failure.reason();
                 tracing::warn!(mint = %self.config.mint_address, %reason, "cannot reach the mint");
                 self.machine
                     .connect_failed(endpoint, generation, failure, now);

@@ -64,10 +64,6 @@ impl Stats {
         counter.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn add(counter: &AtomicU64, n: u64) {
-        counter.fetch_add(n, Ordering::Relaxed);
-    }
-
     /// The counters; the gauges (in flight, outstanding, ...) are filled
     /// in by the client.
     pub(crate) fn snapshot(&self) -> StatsSnapshot {

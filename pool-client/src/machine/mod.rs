@@ -65,6 +65,16 @@ pub(crate) enum Failure {
     Fatal(PendingReason),
 }
 
+impl Failure {
+    /// The reason, for logs and for callers.
+    pub(crate) fn reason(&self) -> String {
+        match self {
+            Failure::Transient(reason) => reason.clone(),
+            Failure::Fatal(reason) => reason.to_string(),
+        }
+    }
+}
+
 /// What the link must do.
 #[derive(Debug)]
 pub(crate) enum Action {
@@ -193,6 +203,14 @@ impl Machine {
         );
     }
 
+    /// `endpoint`, if `generation` is its current attempt or connection
+    /// (events of older ones are ignored).
+    fn current(&mut self, endpoint: usize, generation: u64) -> Option<&mut Endpoint> {
+        self.endpoints
+            .get_mut(endpoint)
+            .filter(|e| e.is_current(generation))
+    }
+
     /// A share the outbox held from an earlier run: sent again, its
     /// outcome settled through the pool's settled queue.
     pub(crate) fn restore(&mut self, seq: u64, share: Share, now: Instant) {
@@ -221,12 +239,9 @@ impl Machine {
 
     /// Connection attempt `generation` to `endpoint` completed setup.
     pub(crate) fn connected(&mut self, endpoint: usize, generation: u64, now: Instant) {
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
+        let Some(e) = self.current(endpoint, generation) else {
             return;
         };
-        if !e.is_current(generation) {
-            return;
-        }
         if e.up(generation, now) {
             Stats::bump(&self.stats.reconnects);
         }
@@ -242,15 +257,9 @@ impl Machine {
         failure: Failure,
         now: Instant,
     ) {
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
+        let reason = failure.reason();
+        let Some(e) = self.current(endpoint, generation) else {
             return;
-        };
-        if !e.is_current(generation) {
-            return;
-        }
-        let reason = match &failure {
-            Failure::Transient(reason) => reason.clone(),
-            Failure::Fatal(reason) => reason.to_string(),
         };
         e.down(now, reason);
         if let Failure::Fatal(reason) = failure {
@@ -273,16 +282,11 @@ impl Machine {
         reason: String,
         now: Instant,
     ) {
-        let Some(e) = self.endpoints.get_mut(endpoint) else {
+        let Some(e) = self.current(endpoint, generation) else {
             return;
         };
-        if !e.is_current(generation) {
-            return;
-        }
+        // Counted as resent when each goes out again.
         let lost = e.down(now, reason);
-        if !lost.is_empty() {
-            Stats::add(&self.stats.resent, lost.len() as u64);
-        }
         for seq in lost {
             self.shares.make_ready(seq);
         }
@@ -299,9 +303,7 @@ impl Machine {
         now: Instant,
     ) {
         let Some(up) = self
-            .endpoints
-            .get_mut(endpoint)
-            .and_then(|e| e.is_current(generation).then_some(e))
+            .current(endpoint, generation)
             .and_then(|e| e.up_state())
         else {
             return;
