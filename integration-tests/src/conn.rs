@@ -32,15 +32,21 @@ impl Conn {
 
     /// [`Conn::noise_to`] from the loopback address `source`.
     pub async fn noise_from(source: std::net::IpAddr, address: &str) -> Conn {
+        Conn::try_noise_from(source, address)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    async fn try_noise_from(source: std::net::IpAddr, address: &str) -> Result<Conn, String> {
         let addr: std::net::SocketAddr = address.parse().expect("an ip:port address");
         let stream = crate::net::connect_from(source, addr)
             .await
-            .expect("connect");
+            .map_err(|e| format!("connect: {e}"))?;
         let (reader, writer) =
             transport::connect(stream, &dev_mint_key(), &TransportConfig::default())
                 .await
-                .expect("Noise handshake");
-        Conn { reader, writer }
+                .map_err(|e| format!("Noise handshake: {e}"))?;
+        Ok(Conn { reader, writer })
     }
 
     /// Connects and completes setup as `pool`; returns the first keyset
@@ -56,7 +62,22 @@ impl Conn {
     }
 
     async fn ready_at_as(address: &str, pool: AuthorityKeypair) -> (Conn, ActiveKeyset) {
-        let mut conn = Conn::noise_to(address).await;
+        Conn::try_ready_at_as(address, pool)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// One attempt at [`Conn::ready_at`], with no retry: what went wrong,
+    /// if anything did (such as the mint closing the connection).
+    pub async fn try_ready_at(address: &str) -> Result<(Conn, ActiveKeyset), String> {
+        Conn::try_ready_at_as(address, dev_pool()).await
+    }
+
+    async fn try_ready_at_as(
+        address: &str,
+        pool: AuthorityKeypair,
+    ) -> Result<(Conn, ActiveKeyset), String> {
+        let mut conn = Conn::try_noise_from(crate::net::POOL_SOURCE, address).await?;
         let setup = InitiatorSetup {
             mint_key: dev_mint_key(),
             pool_keypair: pool,
@@ -66,12 +87,15 @@ impl Conn {
         };
         setup::initiate(&mut conn.reader, &mut conn.writer, &setup, TIMEOUT)
             .await
-            .expect("setup");
-        let keyset = match conn.next().await {
-            Message::ActiveKeyset(k) => k,
-            other => panic!("expected ActiveKeyset first, got {}", other.name()),
-        };
-        (conn, keyset)
+            .map_err(|e| format!("setup: {e}"))?;
+        let first = tokio::time::timeout(TIMEOUT, setup::next_message(&mut conn.reader))
+            .await
+            .map_err(|_| "no keyset announced".to_string())?
+            .map_err(|e| format!("reading the keyset: {e}"))?;
+        match first {
+            Message::ActiveKeyset(k) => Ok((conn, k)),
+            other => Err(format!("expected ActiveKeyset first, got {}", other.name())),
+        }
     }
 
     /// [`Conn::ready_as`] the development pool.

@@ -13,6 +13,7 @@ pub mod mint;
 pub mod mint_process;
 pub mod net;
 pub mod redis_server;
+pub mod relay;
 pub mod shares;
 
 /// How long a test waits for any one answer before it fails.

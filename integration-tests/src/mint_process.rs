@@ -245,7 +245,8 @@ impl MintProcess {
             .arg(&mint_path)
             .arg("--shared")
             .arg(&shared_path)
-            .env("RUST_LOG", "info")
+            // The binary's own log filter, as an operator gets it.
+            .env_remove("RUST_LOG")
             .stdout(Stdio::null())
             .stderr(log_file);
         if let Some(limit) = config.open_files {

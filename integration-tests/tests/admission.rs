@@ -6,11 +6,14 @@
 //!   (idle TCP, and stalled after the Noise handshake; from one address and
 //!   spread over eight): a pool opening a fresh connection still
 //!   authenticates and gets a quote, 20 times out of 20, each within 2 s;
+//!   from 128 addresses too, once the mint knows the pool's address
+//!   (learned from an earlier authentication, or configured);
 //! - 60 connections announcing 16 MiB frames at the largest frame limit:
 //!   the mint's memory stays under 100 MB and every one is closed;
 //! - 1,000 idle HTTP connections neither stop a new pool connection nor
 //!   stay open past the idle timeout, and a mint that ran out of file
-//!   descriptors accepts again once they are freed.
+//!   descriptors accepts again once they are freed;
+//! - thousands of failed wallet requests write (almost) nothing to the log.
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -20,6 +23,7 @@ use integration_tests as harness;
 use integration_tests::attack::Mode;
 use integration_tests::attack_process::AttackProcess;
 use integration_tests::mint_process::open_files_of;
+use integration_tests::relay::Relay;
 use integration_tests::{MintProcess, MintProcessConfig};
 use pool_client::Share;
 
@@ -116,6 +120,79 @@ async fn stalled_handshakes_from_eight_addresses_do_not_lock_pools_out() {
     pools_get_through(Mode::NoiseStall, 8).await;
 }
 
+/// How the mint knows the pool's address before the attack.
+#[derive(Debug, Clone, Copy)]
+enum Trust {
+    /// The pool authenticated from it once, before the attack.
+    Learned,
+    /// It is in `listener.pool_networks`.
+    Configured,
+}
+
+/// Idle connections from 128 addresses turn a small unauthenticated
+/// budget over thousands of times a second; a pool whose address the
+/// mint knows is never displaced: every single attempt, with no retry,
+/// authenticates, though it comes from across a WAN (50 ms each way, so
+/// its setup takes half a second).
+async fn a_known_pool_is_never_displaced(trust: Trust) {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = MintProcessConfig::new(dir.path());
+    for line in [
+        "max_unauthenticated = 4",
+        "connection_rate_per_source = 1000",
+        "connection_burst_per_source = 1000",
+    ] {
+        config.mint_overrides.push(("listener", line.into()));
+    }
+    if let Trust::Configured = trust {
+        config
+            .mint_overrides
+            .push(("listener", "pool_networks = [\"127.0.0.1/32\"]".into()));
+    }
+    let mint = MintProcess::start(config);
+    if let Trust::Learned = trust {
+        fresh_pool_quote(&mint, 0).await;
+    }
+    let target: SocketAddr = mint.sv2_address().parse().unwrap();
+    let attacker = attack(Mode::Idle, target, 500, 128);
+    let displaced = attacker
+        .wait_for_count("closed_by_target", 1000, Duration::from_secs(20))
+        .await;
+    assert!(
+        displaced >= 1000,
+        "the attack did not get going: {displaced}"
+    );
+    let wan = Relay::start(target).await;
+    wan.set_delay(Duration::from_millis(50));
+    let address = wan.addr().to_string();
+    for n in 0..20 {
+        if let Err(e) = harness::Conn::try_ready_at(&address).await {
+            panic!(
+                "attempt {n} of a known pool ({trust:?}) failed: {e}; \
+                 attacker connections {}",
+                attacker.count("connected")
+            );
+        }
+    }
+    eprintln!(
+        "known pool ({trust:?}): 20 of 20 single attempts authenticated across 50 ms; \
+         attacker connections {}",
+        attacker.count("connected")
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_from_128_addresses_do_not_displace_a_known_pool() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    a_known_pool_is_never_displaced(Trust::Learned).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_sockets_from_128_addresses_do_not_displace_a_configured_pool_network() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    a_known_pool_is_never_displaced(Trust::Configured).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sixty_16_mib_frames_at_the_largest_limit_stay_under_100_mb() {
     let _turn = ONE_AT_A_TIME.lock().await;
@@ -185,7 +262,8 @@ async fn a_thousand_idle_http_connections_neither_stop_pools_nor_stay() {
         .mint_overrides
         .push(("http", "header_read_timeout_ms = 3000".into()));
     let mint = MintProcess::start(config);
-    let attacker = attack(Mode::HttpIdle, mint.http_address(), 1000, 4);
+    // From 16 addresses: each stays under the per-source cap (64).
+    let attacker = attack(Mode::HttpIdle, mint.http_address(), 1000, 16);
     // The HTTP cap (512) resets the rest at once.
     attacker
         .wait_for_count("connected", 512, Duration::from_secs(20))
@@ -205,6 +283,32 @@ async fn a_thousand_idle_http_connections_neither_stop_pools_nor_stay() {
             "mint_quote_connections_refused_total{listener=\"http\",reason=\"connection-limit\"}"
         ) >= 400.0,
         "{scrape}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_wallet_requests_do_not_fill_the_log() {
+    let _turn = ONE_AT_A_TIME.lock().await;
+    let dir = tempfile::tempdir().unwrap();
+    let mint = MintProcess::start(MintProcessConfig::new(dir.path()));
+    let http = mint.http_address();
+    let lines_before = mint.log().lines().count();
+    // CDK logs each of these at ERROR: a keyset that does not exist, and
+    // a quote that does not exist.
+    for n in 0..500u32 {
+        let path = if n % 2 == 0 {
+            format!("/v1/keys/00{n:014x}")
+        } else {
+            format!("/v1/mint/quote/mining_share/{n}")
+        };
+        let (status, _) = harness::http::request(http, "GET", &path, "").await;
+        assert!(!status.contains("200"), "{path}: {status}");
+    }
+    let grown = mint.log().lines().count() - lines_before;
+    assert!(
+        grown < 10,
+        "500 failed wallet requests wrote {grown} log lines:\n{}",
+        mint.log_tail(10)
     );
 }
 
@@ -232,7 +336,8 @@ async fn the_mint_accepts_again_after_running_out_of_file_descriptors() {
         mint.log_tail(20)
     );
     let pid = mint.pid().unwrap();
-    let attacker = attack(Mode::HttpIdle, mint.http_address(), 1000, 4);
+    // From 16 addresses: each stays under the per-source cap (64).
+    let attacker = attack(Mode::HttpIdle, mint.http_address(), 1000, 16);
     // Descriptors run out: the process holds (nearly) all it may.
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut peak = 0;

@@ -1,11 +1,13 @@
 //! The HTTP API's limits, each shown on a real mint: a body over the limit
 //! is refused, headers sent too slowly and an idle connection are closed,
 //! requests beyond the concurrency cap get 503 at once, connections beyond
-//! the cap are reset.
+//! the cap (in all, or of one source) are reset, a body trickled in holds
+//! no request place, and no websocket is opened.
 
 use std::time::{Duration, Instant};
 
 use integration_tests as harness;
+use integration_tests::{MintProcess, MintProcessConfig};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -105,27 +107,27 @@ async fn slow_headers_and_idle_connections_are_closed() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn requests_beyond_the_cap_get_503_and_connections_beyond_it_are_reset() {
     let dir = tempfile::tempdir().unwrap();
-    let mint = mint_with(dir.path(), |h| {
-        h.max_concurrent_requests = 1;
-        h.max_connections = 3;
-        h.request_timeout_ms = 60_000;
-    })
-    .await;
-    let http = mint.http_addr.unwrap();
-    // One request in progress: its body is still coming.
-    let mut busy = TcpStream::connect(http).await.unwrap();
-    busy.write_all(
-        b"POST /v1/mint/mining_share HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
-    )
-    .await
-    .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut config = MintProcessConfig::new(dir.path());
+    config.mint_overrides = vec![
+        ("http", "max_concurrent_requests = 1".into()),
+        ("http", "max_connections = 3".into()),
+        ("http", "threads = 2".into()),
+    ];
+    // Every request holds its place for 3 s once it has it.
+    config.env = vec![("FAILPOINTS".into(), "http-request=return(3000)".into())];
+    let mint = MintProcess::start(config);
+    let http = mint.http_address();
+    let first = tokio::spawn(harness::http::request(http, "GET", "/v1/keysets", ""));
+    tokio::time::sleep(Duration::from_millis(500)).await;
     let (status, body) = harness::http::request(http, "GET", "/v1/info", "").await;
     assert!(status.contains("503"), "{status} {body}");
+    let (status, _) = first.await.unwrap();
+    assert!(status.contains("200"), "{status}");
 
-    // Three connections open (busy, and two idle): a fourth is reset.
+    // Three connections open: a fourth is reset.
     let _a = TcpStream::connect(http).await.unwrap();
     let _b = TcpStream::connect(http).await.unwrap();
+    let _c = TcpStream::connect(http).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut over = TcpStream::connect(http).await.unwrap();
     let _ = over
@@ -134,11 +136,98 @@ async fn requests_beyond_the_cap_get_503_and_connections_beyond_it_are_reset() {
     let (text, _) = read_to_close(&mut over).await;
     assert!(text.is_empty(), "{text}");
     harness::http::wait_for_sample(
-        mint.metrics_addr.unwrap(),
+        mint.metrics_address(),
         "mint_quote_connections_refused_total{listener=\"http\",reason=\"connection-limit\"}",
         |v| v >= 1.0,
     )
     .await;
-    drop(busy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_trickling_its_body_holds_no_request_place() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = mint_with(dir.path(), |h| {
+        h.max_concurrent_requests = 1;
+        h.header_read_timeout_ms = 2_000;
+    })
+    .await;
+    let http = mint.http_addr.unwrap();
+    // A body announced at 100 bytes, of which one ever comes.
+    let mut slow = TcpStream::connect(http).await.unwrap();
+    slow.write_all(
+        b"POST /v1/mint/mining_share HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{",
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // The only request place is free for a wallet.
+    let (status, body) = harness::http::request(http, "GET", "/v1/info", "").await;
+    assert!(status.contains("200"), "{status} {body}");
+    // And the trickler is told off once the body deadline passes.
+    let (text, took) = read_to_close(&mut slow).await;
+    assert!(text.starts_with("HTTP/1.1 408"), "{text}");
+    assert!(took < Duration::from_secs(4), "{took:?}");
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_source_cannot_hold_every_connection() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = mint_with(dir.path(), |h| {
+        h.max_connections = 10;
+        h.max_connections_per_source = 2;
+    })
+    .await;
+    let http = mint.http_addr.unwrap();
+    let stranger = harness::net::attacker_source(2);
+    let _a = harness::net::connect_from(stranger, http).await.unwrap();
+    let _b = harness::net::connect_from(stranger, http).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = harness::net::connect_from(stranger, http).await.unwrap();
+    let _ = third
+        .write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await;
+    let (text, _) = read_to_close(&mut third).await;
+    assert!(
+        text.is_empty(),
+        "a third connection of one source was served: {text}"
+    );
+    // Another address is served.
+    let mut other = harness::net::connect_from(harness::net::attacker_source(3), http)
+        .await
+        .unwrap();
+    other
+        .write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let (text, _) = read_to_close(&mut other).await;
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    harness::http::wait_for_sample(
+        mint.metrics_addr.unwrap(),
+        "mint_quote_connections_refused_total{listener=\"http\",reason=\"source-limit\"}",
+        |v| v >= 1.0,
+    )
+    .await;
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_websocket_is_opened() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = mint_with(dir.path(), |_| {}).await;
+    let http = mint.http_addr.unwrap();
+    let mut ws = TcpStream::connect(http).await.unwrap();
+    ws.write_all(
+        b"GET /v1/ws HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut head = vec![0u8; 64];
+    let n = tokio::time::timeout(harness::TIMEOUT, ws.read(&mut head))
+        .await
+        .expect("an answer")
+        .unwrap();
+    let head = String::from_utf8_lossy(&head[..n]);
+    assert!(head.starts_with("HTTP/1.1 404"), "{head}");
     mint.stop().await;
 }

@@ -12,12 +12,16 @@ use std::fmt;
 
 use mint_quote_proto::AuthorityPublicKey;
 
-/// The public keys of every secret key published in `config/`.
-pub const PUBLISHED_KEYS: [&str; 2] = [
+/// The public keys of every secret key published in `config/`, and of
+/// other published secrets this repository mentions.
+pub const PUBLISHED_KEYS: [&str; 3] = [
     // config/mint.toml: mint.authority_secret_key
     "9c4bxJEboZ4MMTTR5jV215CuDvF1hRETxPnPuUGFo2ngVorRQE2",
     // config/pool-secret.toml: pool_secret_key
     "9bexoMCsYDZNYbRdePtd6L64mPHuMy3JSi7aXzWtrxrNuJPR9Lf",
+    // The authority key of the SRI example configurations (its secret is
+    // in mint-quote-proto's key tests and in every SRI checkout).
+    "9auqWEzQDVyd2oe1JVGFLMLHZtCo2FFqZwtKA5gd9xbuEu7PH72",
 ];
 
 /// Whether `key`'s secret is published in this repository.

@@ -91,5 +91,7 @@ pub const DEFAULT_MAX_PAYLOAD_LEN: usize = 16 * 1024;
 pub const MAX_PAYLOAD_LEN_LIMIT: usize =
     framing_sv2::SV2_FRAME_CHUNK_SIZE - noise_sv2::AEAD_MAC_LEN;
 
-/// Smallest configurable maximum payload; below this no message fits.
-pub const MIN_PAYLOAD_LEN_LIMIT: usize = 256;
+/// Smallest configurable maximum payload: every valid message of this
+/// protocol fits (the largest, a `SetupConnection` or a
+/// `MintQuoteRequest` with every text at 255 bytes, is about 1.3 KiB).
+pub const MIN_PAYLOAD_LEN_LIMIT: usize = 2048;

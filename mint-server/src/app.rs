@@ -218,7 +218,10 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             main: tokio::runtime::Handle::current(),
             sessions: sessions.clone(),
         });
-        let admission = Admission::new(AdmissionLimits::from(&settings.mint.listener));
+        let admission = Admission::new(AdmissionLimits::of(
+            &settings.mint.listener,
+            settings.pool_networks.clone(),
+        ));
         tracing::info!(%addr, authority_key = %settings.keypair.public(), "Sv2 listener ready");
         tasks.push(supervisor.spawn_on(
             &admission_runtime.handle(),
@@ -236,7 +239,8 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
         let router =
             cdk_axum::create_mint_router(mint.clone(), vec![MINING_SHARE_METHOD.to_owned()])
                 .await
-                .map_err(|e| StartError::Http(e.to_string()))?;
+                .map_err(|e| StartError::Http(e.to_string()))?
+                .layer(axum::middleware::from_fn(http_server::without_websockets));
         let h = &settings.mint.http;
         let limits = HttpLimits {
             max_connections: h.max_connections,
@@ -245,6 +249,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             idle_timeout: Duration::from_millis(h.idle_timeout_ms),
             request_timeout: Duration::from_millis(h.request_timeout_ms),
             max_body_bytes: h.max_body_bytes,
+            max_connections_per_source: h.max_connections_per_source,
         };
         tasks.push(spawn_http(
             &supervisor,
@@ -255,7 +260,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             limits,
             &metrics,
             shutdown.clone(),
-            settings.shutdown_grace(),
+            http_server::drain_time(settings.shutdown_grace()),
         ));
         tracing::info!(addr = %local, "Cashu HTTP API ready");
         http_addr = Some(local);
@@ -289,7 +294,7 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
             HttpLimits::metrics(settings.mint.metrics.max_connections),
             &metrics,
             shutdown.clone(),
-            settings.shutdown_grace(),
+            http_server::drain_time(settings.shutdown_grace()),
         ));
         tracing::info!(addr = %local, "metrics endpoint ready (GET /metrics)");
         metrics_addr = Some(local);
@@ -341,9 +346,11 @@ impl RunningMint {
     /// out with sessions still busy.
     pub async fn stop(self) -> bool {
         tracing::info!("shutting down");
+        // One grace period for everything, not one per part.
+        let give_up = tokio::time::Instant::now() + self.grace;
         self.shutdown.cancel();
         self.sessions.close();
-        let finished = tokio::time::timeout(self.grace, self.sessions.wait())
+        let finished = tokio::time::timeout_at(give_up, self.sessions.wait())
             .await
             .is_ok();
         if !finished {
@@ -353,9 +360,8 @@ impl RunningMint {
             );
         }
         for task in self.tasks {
-            match tokio::time::timeout(self.grace, task).await {
-                Ok(_) => {}
-                Err(_) => tracing::warn!("a task did not stop within the grace period"),
+            if tokio::time::timeout_at(give_up, task).await.is_err() {
+                tracing::warn!("a task did not stop within the grace period");
             }
         }
         if let Err(e) = self.mint.stop().await {

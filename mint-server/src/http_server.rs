@@ -5,7 +5,8 @@
 //! serves each connection with hyper directly, under limits that bound
 //! what one client, or many, can hold:
 //!
-//! - a cap on open connections (more are reset at once);
+//! - a cap on open connections, in all and per source (more are reset at
+//!   once);
 //! - a deadline for each request's headers, which also closes keep-alive
 //!   connections that sit idle (hyper's `header_read_timeout`);
 //! - an idle timeout on the socket itself: no byte read or written for
@@ -15,6 +16,7 @@
 //!   answered 503 at once, and a deadline per request (503 when reached);
 //! - a body limit.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
@@ -37,10 +39,30 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::accept::{next_connection, refuse};
+use crate::admission::Source;
 use crate::metrics::{GaugeGuard, Listener, MintMetrics};
 
 /// Largest request head (request line and headers) hyper buffers.
 const MAX_HEAD_BYTES: usize = 64 * 1024;
+
+/// At shutdown, how long requests in progress may finish, at most: wallets
+/// retry, and a stranger trickling a body must not hold up a restart.
+const MAX_DRAIN: Duration = Duration::from_secs(2);
+
+/// The time HTTP connections get to finish at shutdown, out of `grace`.
+pub fn drain_time(grace: Duration) -> Duration {
+    grace.min(MAX_DRAIN)
+}
+
+/// Answers `/v1/ws` with 404. The mint supports no NUT-17 subscription
+/// (its info says so), and a websocket would escape the body limit and
+/// the request deadline: a stranger could hold megabytes per connection.
+pub async fn without_websockets(request: Request, next: Next) -> Response {
+    if request.uri().path() == "/v1/ws" {
+        return (StatusCode::NOT_FOUND, "no websocket subscriptions here").into_response();
+    }
+    next.run(request).await
+}
 
 /// The limits of one HTTP listener.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -58,6 +80,8 @@ pub struct HttpLimits {
     pub request_timeout: Duration,
     /// Largest request body.
     pub max_body_bytes: usize,
+    /// Connections of one source (an IPv4 address, an IPv6 /64) at once.
+    pub max_connections_per_source: usize,
 }
 
 impl HttpLimits {
@@ -71,6 +95,7 @@ impl HttpLimits {
             idle_timeout: Duration::from_secs(60),
             request_timeout: Duration::from_secs(10),
             max_body_bytes: 4096,
+            max_connections_per_source: max_connections,
         }
     }
 }
@@ -92,13 +117,21 @@ pub async fn serve(
             RequestLimits {
                 permits: requests,
                 timeout: limits.request_timeout,
+                body_timeout: limits.header_read_timeout,
+                max_body_bytes: limits.max_body_bytes,
             },
             limit_request,
         ))
         .layer(DefaultBodyLimit::max(limits.max_body_bytes));
     let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let per_source = SourceCounts::new(limits.max_connections_per_source);
     let connections = TaskTracker::new();
-    while let Some((stream, _peer)) = next_connection(&listener, which, &metrics, &shutdown).await {
+    while let Some((stream, peer)) = next_connection(&listener, which, &metrics, &shutdown).await {
+        let Some(source_slot) = per_source.take(Source::from(peer.ip())) else {
+            metrics.connection_refused(which, "source-limit");
+            refuse(stream);
+            continue;
+        };
         let Ok(slot) = slots.clone().try_acquire_owned() else {
             metrics.connection_refused(which, "connection-limit");
             refuse(stream);
@@ -107,7 +140,7 @@ pub async fn serve(
         let io = WatchedIo::new(
             stream,
             limits.idle_timeout,
-            slot,
+            (slot, source_slot),
             metrics.http_connection_opened(which),
         );
         connections.spawn(serve_connection(
@@ -157,15 +190,44 @@ async fn serve_connection(
 struct RequestLimits {
     permits: Arc<Semaphore>,
     timeout: Duration,
+    body_timeout: Duration,
+    max_body_bytes: usize,
 }
 
-/// Sheds requests beyond the concurrency cap and ends those that run past
-/// the deadline, both with 503 so clients know to retry.
+/// Reads the whole body first (under its own deadline and the size
+/// limit), so that a client trickling its body never holds one of the
+/// request permits; then sheds requests beyond the concurrency cap and
+/// ends those that run past the deadline, both with 503 so clients know
+/// to retry.
 async fn limit_request(
     State(limits): State<RequestLimits>,
     request: Request,
     next: Next,
 ) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match tokio::time::timeout(
+        limits.body_timeout,
+        axum::body::to_bytes(body, limits.max_body_bytes),
+    )
+    .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => {
+            return (
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "the request body is too large",
+            )
+                .into_response()
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the request body came too slowly",
+            )
+                .into_response()
+        }
+    };
+    let request = Request::from_parts(parts, axum::body::Body::from(body));
     let Ok(_permit) = limits.permits.try_acquire() else {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -173,6 +235,12 @@ async fn limit_request(
         )
             .into_response();
     };
+    // The tests' way to hold a request's place for a while
+    // (FAILPOINTS=http-request=return(ms)); nothing in a normal build.
+    #[cfg(feature = "failpoints")]
+    if let Some(ms) = fail::eval("http-request", |arg| arg.and_then(|a| a.parse().ok())).flatten() {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+    }
     match tokio::time::timeout(limits.timeout, next.run(request)).await {
         Ok(response) => response,
         Err(_) => (
@@ -195,7 +263,7 @@ struct WatchedIo {
     /// (after an upgrade) each get woken.
     read_timer: Pin<Box<Sleep>>,
     write_timer: Pin<Box<Sleep>>,
-    _slot: OwnedSemaphorePermit,
+    _slots: (OwnedSemaphorePermit, SourceSlot),
     _open: GaugeGuard,
 }
 
@@ -203,7 +271,7 @@ impl WatchedIo {
     fn new(
         stream: TcpStream,
         idle: Duration,
-        slot: OwnedSemaphorePermit,
+        slots: (OwnedSemaphorePermit, SourceSlot),
         open: GaugeGuard,
     ) -> Self {
         let now = Instant::now();
@@ -213,7 +281,7 @@ impl WatchedIo {
             last_progress: now,
             read_timer: Box::pin(tokio::time::sleep_until(now + idle)),
             write_timer: Box::pin(tokio::time::sleep_until(now + idle)),
-            _slot: slot,
+            _slots: slots,
             _open: open,
         }
     }
@@ -286,5 +354,57 @@ impl AsyncWrite for WatchedIo {
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+    }
+}
+
+/// Connections held per source, with a cap.
+#[derive(Clone)]
+struct SourceCounts {
+    counts: Arc<std::sync::Mutex<HashMap<Source, usize>>>,
+    max: usize,
+}
+
+impl SourceCounts {
+    fn new(max: usize) -> Self {
+        SourceCounts {
+            counts: Arc::default(),
+            max,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Source, usize>> {
+        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// A slot for one more connection of `source`, if it has room.
+    fn take(&self, source: Source) -> Option<SourceSlot> {
+        let mut counts = self.lock();
+        let held = counts.entry(source).or_default();
+        if *held >= self.max {
+            return None;
+        }
+        *held += 1;
+        Some(SourceSlot {
+            counts: self.clone(),
+            source,
+        })
+    }
+}
+
+/// One connection's place in its source's count; given back when dropped.
+struct SourceSlot {
+    counts: SourceCounts,
+    source: Source,
+}
+
+impl Drop for SourceSlot {
+    fn drop(&mut self) {
+        let mut counts = self.counts.lock();
+        if let Some(held) = counts.get_mut(&self.source) {
+            *held -= 1;
+            if *held == 0 {
+                counts.remove(&self.source);
+            }
+        }
     }
 }

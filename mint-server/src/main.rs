@@ -36,6 +36,14 @@ enum Command {
     CheckConfig,
 }
 
+/// The log filter when `RUST_LOG` is not set. CDK's HTTP layer logs every
+/// failed wallet request at ERROR: a stranger could fill the disk with
+/// them, and they say nothing the HTTP metrics do not.
+const DEFAULT_LOG_FILTER: &str = "info,cdk_axum=off";
+
+/// Log lines held for the writer thread; beyond, lines are dropped.
+const LOG_BUFFER_LINES: usize = 16 * 1024;
+
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let mut cli = Cli::parse();
@@ -74,12 +82,21 @@ async fn main() -> anyhow::Result<()> {
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // Logs go to stderr (stdout stays for command output), in colour only
-    // on a terminal so that log files and journald get plain text.
+    // on a terminal so that log files and journald get plain text. A
+    // dedicated thread writes them: a slow reader of stderr (a full pipe,
+    // a stalled journald) must never stall the runtime that answers
+    // pools, so under such pressure lines are dropped, not waited for.
+    let (writer, _log_thread) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .buffered_lines_limit(LOG_BUFFER_LINES)
+        .lossy(true)
+        .thread_name("mint-log-writer")
+        .finish(std::io::stderr());
     tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
+        .with_writer(writer)
         .with_ansi(std::io::stderr().is_terminal())
         .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+            EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)),
         )
         .init();
     // Fault points for the crash tests (FAILPOINTS=name=action); nothing

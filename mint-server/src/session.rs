@@ -404,7 +404,7 @@ async fn answer_request(
         Ok(quote) => {
             metrics.quote_answered(Path::Sv2, quote.repeated, started.elapsed());
             let r = &quote.response;
-            tracing::info!(
+            tracing::debug!(
                 request_id,
                 quote_id = %r.quote_id,
                 header_hash = %r.header_hash,
@@ -416,7 +416,14 @@ async fn answer_request(
         }
         Err(e) => {
             metrics.quote_refused(Path::Sv2, e.code());
-            tracing::warn!(request_id, header_hash = %request.header_hash, code = %e.code(), reason = %e, "quote refused");
+            // Only the mint's own failures are worth a line each: a pool
+            // sending bad requests must not flood the log (the refusal
+            // metric counts them by code).
+            if e.code() == ErrorCode::InternalError {
+                tracing::warn!(request_id, header_hash = %request.header_hash, code = %e.code(), reason = %e, "quote refused");
+            } else {
+                tracing::debug!(request_id, header_hash = %request.header_hash, code = %e.code(), reason = %e, "quote refused");
+            }
             Message::MintQuoteError(MintQuoteError::new(request_id, e.code(), e.to_string()))
         }
     }

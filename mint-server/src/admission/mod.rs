@@ -15,6 +15,12 @@
 //! Every unauthenticated connection also has one deadline from accept to
 //! authentication (enforced by the session). Refusals cost an accept and
 //! a close, nothing more: no handshake, no allocation beyond the socket.
+//!
+//! **Pool sources.** A source from which a pool authenticated within the
+//! last day, or one in the configured `pool_networks`, is *trusted*: its
+//! unauthenticated connections are never displaced by strangers', and may
+//! displace them when the budget is full. However many addresses a
+//! stranger floods from, a pool from a known address gets its turn.
 
 mod rate;
 mod source;
@@ -22,7 +28,9 @@ mod source;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use ipnet::IpNet;
 
 use mint_quote_proto::AuthorityPublicKey;
 use tokio_util::sync::CancellationToken;
@@ -70,7 +78,7 @@ impl Refusal {
 }
 
 /// The limits admission enforces.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AdmissionLimits {
     /// Authenticated connections at once.
     pub max_connections: usize,
@@ -84,10 +92,13 @@ pub struct AdmissionLimits {
     pub rate_per_source: u64,
     /// New connections one source may open at once above the rate.
     pub burst_per_source: u64,
+    /// Networks the pools connect from (trusted from the start).
+    pub pool_networks: Vec<IpNet>,
 }
 
-impl From<&ListenerSection> for AdmissionLimits {
-    fn from(l: &ListenerSection) -> Self {
+impl AdmissionLimits {
+    /// The limits `[listener]` sets, with `pool_networks` parsed.
+    pub fn of(l: &ListenerSection, pool_networks: Vec<IpNet>) -> Self {
         AdmissionLimits {
             max_connections: l.max_connections,
             max_connections_per_pool: l.max_connections_per_pool,
@@ -95,13 +106,20 @@ impl From<&ListenerSection> for AdmissionLimits {
             max_unauthenticated_per_source: l.max_unauthenticated_per_source,
             rate_per_source: l.connection_rate_per_source,
             burst_per_source: l.connection_burst_per_source,
+            pool_networks,
         }
     }
 }
 
+/// How long a source stays trusted after a pool authenticated from it.
+const TRUST_FOR: Duration = Duration::from_secs(24 * 3600);
+/// Learned pool sources kept at most (the oldest is forgotten first).
+const MAX_TRUSTED: usize = 4096;
+
 #[derive(Debug)]
 struct Waiting {
     source: Source,
+    trusted: bool,
     evict: CancellationToken,
 }
 
@@ -114,6 +132,8 @@ struct State {
     authenticated: usize,
     per_pool: HashMap<AuthorityPublicKey, usize>,
     rate: RateLimiter,
+    /// Sources a pool authenticated from, and when it last did.
+    trusted: HashMap<Source, Instant>,
 }
 
 /// The admission state of one listener. Shared by the accept loop and the
@@ -127,6 +147,7 @@ pub struct Admission {
 impl Admission {
     /// Admission under `limits`.
     pub fn new(limits: AdmissionLimits) -> Arc<Self> {
+        let rate = RateLimiter::new(limits.rate_per_source, limits.burst_per_source);
         Arc::new(Admission {
             limits,
             state: Mutex::new(State {
@@ -135,9 +156,18 @@ impl Admission {
                 per_source: HashMap::new(),
                 authenticated: 0,
                 per_pool: HashMap::new(),
-                rate: RateLimiter::new(limits.rate_per_source, limits.burst_per_source),
+                rate,
+                trusted: HashMap::new(),
             }),
         })
+    }
+
+    fn is_trusted(&self, state: &State, ip: IpAddr, source: Source, now: Instant) -> bool {
+        self.limits.pool_networks.iter().any(|n| n.contains(&ip))
+            || state
+                .trusted
+                .get(&source)
+                .is_some_and(|at| now.saturating_duration_since(*at) < TRUST_FOR)
     }
 
     fn state(&self) -> MutexGuard<'_, State> {
@@ -152,16 +182,18 @@ impl Admission {
     /// fires) to make room.
     pub fn admit(self: &Arc<Self>, ip: IpAddr) -> Result<Unauthenticated, Refusal> {
         let source = Source::from(ip);
+        let now = Instant::now();
         let mut state = self.state();
-        if !state.rate.allow(source, Instant::now()) {
+        if !state.rate.allow(source, now) {
             return Err(Refusal::RateLimited);
         }
         let held = state.per_source.get(&source).copied().unwrap_or(0);
         if held >= self.limits.max_unauthenticated_per_source {
             return Err(Refusal::SourceLimit);
         }
+        let trusted = self.is_trusted(&state, ip, source, now);
         if state.waiting.len() >= self.limits.max_unauthenticated {
-            displace_one(&mut state)?;
+            displace_one(&mut state, trusted)?;
         }
         let id = state.next_id;
         state.next_id += 1;
@@ -170,6 +202,7 @@ impl Admission {
             id,
             Waiting {
                 source,
+                trusted,
                 evict: evict.clone(),
             },
         );
@@ -216,26 +249,37 @@ fn release_source(state: &mut State, source: Source) {
     }
 }
 
-/// Frees one unauthenticated slot: the oldest connection of the source
-/// with the most of them.
-fn displace_one(state: &mut State) -> Result<(), Refusal> {
-    let busiest = state
-        .per_source
-        .iter()
-        .max_by_key(|(_, count)| **count)
-        .map(|(source, _)| *source)
-        .ok_or(Refusal::UnauthenticatedLimit)?;
-    let victim = state
-        .waiting
-        .iter()
-        .find(|(_, w)| w.source == busiest)
-        .map(|(id, _)| *id)
-        .ok_or(Refusal::UnauthenticatedLimit)?;
+/// Frees one unauthenticated slot for a newcomer: the oldest connection of
+/// the untrusted source holding the most (the oldest such source first,
+/// among equals). Only a trusted newcomer may displace a trusted connection,
+/// and only when no untrusted one is left.
+fn displace_one(state: &mut State, newcomer_trusted: bool) -> Result<(), Refusal> {
+    let victim = oldest_of_busiest(state, false).or_else(|| {
+        newcomer_trusted
+            .then(|| oldest_of_busiest(state, true))
+            .flatten()
+    });
+    let victim = victim.ok_or(Refusal::UnauthenticatedLimit)?;
     if let Some(waiting) = state.waiting.remove(&victim) {
         waiting.evict.cancel();
         release_source(state, waiting.source);
     }
     Ok(())
+}
+
+/// The oldest waiting connection, among those `trusted` or not, of the
+/// source that holds the most of them.
+fn oldest_of_busiest(state: &State, trusted: bool) -> Option<u64> {
+    let mut counts: HashMap<Source, usize> = HashMap::new();
+    for w in state.waiting.values().filter(|w| w.trusted == trusted) {
+        *counts.entry(w.source).or_default() += 1;
+    }
+    let most = counts.values().copied().max()?;
+    state
+        .waiting
+        .iter()
+        .find(|(_, w)| w.trusted == trusted && counts.get(&w.source) == Some(&most))
+        .map(|(id, _)| *id)
 }
 
 /// An admitted connection that has not authenticated yet. Dropping it
@@ -265,9 +309,12 @@ impl Unauthenticated {
     /// is full. Either way its unauthenticated slot is freed.
     pub fn authenticate(self, pool: AuthorityPublicKey) -> Result<Authenticated, Refusal> {
         let admission = self.admission.clone();
-        let limits = admission.limits;
+        let source = self.source;
+        let limits = &admission.limits;
         drop(self);
         let mut state = admission.state();
+        // A pool proved an allowed key from here: trust the source.
+        remember_pool_source(&mut state, source, Instant::now());
         if state.authenticated >= limits.max_connections {
             return Err(Refusal::ConnectionLimit);
         }
@@ -279,6 +326,28 @@ impl Unauthenticated {
         *state.per_pool.entry(pool).or_default() += 1;
         drop(state);
         Ok(Authenticated { admission, pool })
+    }
+}
+
+fn remember_pool_source(state: &mut State, source: Source, now: Instant) {
+    if !state.trusted.contains_key(&source) && state.trusted.len() >= MAX_TRUSTED {
+        let oldest = state
+            .trusted
+            .iter()
+            .min_by_key(|(_, at)| **at)
+            .map(|(s, _)| *s);
+        if let Some(oldest) = oldest {
+            state.trusted.remove(&oldest);
+        }
+    }
+    state.trusted.insert(source, now);
+}
+
+impl Unauthenticated {
+    #[cfg(test)]
+    fn is_trusted(&self) -> bool {
+        let state = self.admission.state();
+        state.waiting.get(&self.id).is_some_and(|w| w.trusted)
     }
 }
 
@@ -314,6 +383,7 @@ mod tests {
             max_unauthenticated_per_source: 3,
             rate_per_source: 1000,
             burst_per_source: 1000,
+            pool_networks: Vec::new(),
         }
     }
 
@@ -383,6 +453,56 @@ mod tests {
         assert_eq!(admission.counts(), (0, 2));
         drop((a, b));
         assert_eq!(admission.counts(), (0, 0));
+    }
+
+    #[test]
+    fn a_source_a_pool_authenticated_from_is_never_displaced_by_strangers() {
+        let admission = Admission::new(limits());
+        let pool_key = AuthorityKeypair::generate().public();
+        // The pool authenticates once from 10.0.0.9.
+        let first = admission.admit(ip(9)).unwrap();
+        assert!(!first.is_trusted());
+        drop(first.authenticate(pool_key).unwrap());
+        // Later, its fresh connection is trusted...
+        let pool = admission.admit(ip(9)).unwrap();
+        assert!(pool.is_trusted());
+        // ... and strangers from ever more addresses displace only each
+        // other, oldest first.
+        let mut strangers = Vec::new();
+        for n in 10..40 {
+            strangers.push(admission.admit(ip(n)).unwrap());
+        }
+        assert!(!pool.evicted().is_cancelled());
+        assert!(strangers[..strangers.len() - 3]
+            .iter()
+            .all(|s| s.evicted().is_cancelled()));
+        assert_eq!(admission.counts(), (4, 0));
+    }
+
+    #[test]
+    fn a_configured_pool_network_is_trusted_from_the_start() {
+        let admission = Admission::new(AdmissionLimits {
+            pool_networks: vec!["10.0.0.0/29".parse().unwrap()],
+            ..limits()
+        });
+        assert!(admission.admit(ip(7)).unwrap().is_trusted());
+        assert!(!admission.admit(ip(8)).unwrap().is_trusted());
+    }
+
+    #[test]
+    fn a_full_budget_of_trusted_connections_refuses_strangers() {
+        let admission = Admission::new(AdmissionLimits {
+            pool_networks: vec!["10.0.0.0/24".parse().unwrap()],
+            max_unauthenticated_per_source: 10,
+            ..limits()
+        });
+        let pools: Vec<_> = (0..4).map(|_| admission.admit(ip(1)).unwrap()).collect();
+        let stranger = IpAddr::from([192, 168, 0, 1]);
+        assert_eq!(
+            admission.admit(stranger).unwrap_err(),
+            Refusal::UnauthenticatedLimit
+        );
+        assert!(pools.iter().all(|p| !p.evicted().is_cancelled()));
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub struct Settings {
     pub http_listen: Option<SocketAddr>,
     /// Where the metrics endpoint binds, if enabled.
     pub metrics_listen: Option<SocketAddr>,
+    /// `listener.pool_networks`, parsed.
+    pub pool_networks: Vec<ipnet::IpNet>,
 }
 
 impl Settings {
@@ -91,6 +93,37 @@ impl Settings {
             .collect::<Result<Vec<AuthorityPublicKey>, _>>()?;
         let unit = Unit::new(&mint.mint.unit)
             .map_err(|e| ConfigError::invalid(mint_path, "mint.unit", e))?;
+        if RESERVED_UNITS.contains(&unit.as_str()) {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.unit",
+                format!(
+                    "{unit} is a unit CDK keeps for Lightning; mining-share quotes need a unit of their own, such as hash"
+                ),
+            ));
+        }
+        if mint.mint.data_dir.as_os_str().is_empty() {
+            return Err(ConfigError::invalid(
+                mint_path,
+                "mint.data_dir",
+                "must not be empty (use \".\" for the working directory)",
+            ));
+        }
+        let pool_networks = mint
+            .listener
+            .pool_networks
+            .iter()
+            .enumerate()
+            .map(|(i, net)| {
+                net.parse::<ipnet::IpNet>().map_err(|e| {
+                    ConfigError::invalid(
+                        mint_path,
+                        format!("listener.pool_networks[{i}]"),
+                        format!("{net:?}: {e} (a network such as 10.0.0.0/24)"),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         check_ranges(mint_path, &mint.mint.ranges())?;
         check_ranges(mint_path, &mint.http.ranges())?;
         check_ranges(mint_path, &mint.metrics.ranges())?;
@@ -123,6 +156,7 @@ impl Settings {
             sv2_listen,
             http_listen,
             metrics_listen,
+            pool_networks,
         };
         settings
             .refuse_published_keys_beyond_loopback()
@@ -226,6 +260,9 @@ fn parse_addr(path: &Path, key: &str, value: &str) -> Result<SocketAddr, ConfigE
         .next()
         .ok_or_else(|| ConfigError::invalid(path, key, format!("{value:?} resolves to no address")))
 }
+
+/// Units CDK defines for itself; a mining-share mint must not take them.
+const RESERVED_UNITS: [&str; 5] = ["sat", "msat", "usd", "eur", "auth"];
 
 /// A published development key on a listener other machines can reach.
 #[derive(Debug, Clone, thiserror::Error)]

@@ -134,6 +134,8 @@ pub struct HttpSection {
     pub listen: String,
     /// Connections open at once; more are closed at once.
     pub max_connections: usize,
+    /// Connections of one source (an IPv4 address, an IPv6 /64) at once.
+    pub max_connections_per_source: usize,
     /// Requests worked on at once; more are answered 503 at once.
     pub max_concurrent_requests: usize,
     /// Time a client has to send a request's headers, from the moment
@@ -160,6 +162,7 @@ impl Default for HttpSection {
             enabled: true,
             listen: "127.0.0.1:3338".into(),
             max_connections: 512,
+            max_connections_per_source: 64,
             max_concurrent_requests: 64,
             header_read_timeout_ms: 5_000,
             idle_timeout_ms: 30_000,
@@ -173,8 +176,9 @@ impl Default for HttpSection {
 
 impl HttpSection {
     /// The documented range of every numeric key of `[http]`.
-    pub const RANGES: [Range; 8] = [
+    pub const RANGES: [Range; 9] = [
         Range::new("http.max_connections", 1, 100_000),
+        Range::new("http.max_connections_per_source", 1, 100_000),
         Range::new("http.max_concurrent_requests", 1, 10_000),
         Range::new("http.header_read_timeout_ms", 100, 600_000),
         Range::new("http.idle_timeout_ms", 100, 3_600_000),
@@ -184,10 +188,12 @@ impl HttpSection {
         Range::new("http.nice", 0, 19),
     ];
 
-    pub(super) fn ranges(&self) -> [(Range, u64); 8] {
-        let [conns, requests, header, idle, request, body, threads, nice] = Self::RANGES;
+    pub(super) fn ranges(&self) -> [(Range, u64); 9] {
+        let [conns, per_source, requests, header, idle, request, body, threads, nice] =
+            Self::RANGES;
         [
             (conns, self.max_connections as u64),
+            (per_source, self.max_connections_per_source as u64),
             (requests, self.max_concurrent_requests as u64),
             (header, self.header_read_timeout_ms),
             (idle, self.idle_timeout_ms),
@@ -266,6 +272,10 @@ pub struct ListenerSection {
     /// that have not authenticated run (added to the process's niceness;
     /// 0: the same priority).
     pub admission_nice: u64,
+    /// Networks the pools connect from (CIDR, such as `10.0.0.0/24`):
+    /// their connections are never displaced by strangers'. A source a
+    /// pool authenticated from is trusted the same way for a day.
+    pub pool_networks: Vec<String>,
 }
 
 impl Default for ListenerSection {
@@ -282,6 +292,7 @@ impl Default for ListenerSection {
             shutdown_grace_ms: 10_000,
             cert_validity_secs: 3600,
             admission_nice: 10,
+            pool_networks: Vec::new(),
         }
     }
 }
