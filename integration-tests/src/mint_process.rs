@@ -232,6 +232,14 @@ pub struct MintProcess {
 impl MintProcess {
     /// Starts the binary and waits until its Sv2 port accepts connections.
     pub fn start(config: MintProcessConfig) -> MintProcess {
+        let process = Self::spawn(config);
+        process.wait_listening();
+        process
+    }
+
+    /// Starts the binary and returns at once (it may still fail to start:
+    /// see [`Self::wait_exit`] and [`Self::is_listening`]).
+    pub fn spawn(config: MintProcessConfig) -> MintProcess {
         let (mint_path, shared_path) = config.write();
         let log = config.dir.join("mint.log");
         let log_file = fs::OpenOptions::new()
@@ -254,19 +262,22 @@ impl MintProcess {
         }
         command.envs(config.env.iter().map(|(k, v)| (k, v)));
         let child = command.spawn().expect("spawn mint-server");
-        let process = MintProcess {
+        MintProcess {
             config,
             child: Some(child),
             log,
-        };
-        process.wait_listening();
-        process
+        }
+    }
+
+    /// Whether its Sv2 port accepts connections now.
+    pub fn is_listening(&self) -> bool {
+        std::net::TcpStream::connect(("127.0.0.1", self.config.sv2_port)).is_ok()
     }
 
     fn wait_listening(&self) {
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
-            if std::net::TcpStream::connect(("127.0.0.1", self.config.sv2_port)).is_ok() {
+            if self.is_listening() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(50));

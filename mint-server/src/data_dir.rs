@@ -61,17 +61,11 @@ impl DataDirLock {
         match file.try_lock() {
             Ok(()) => {}
             Err(TryLockError::WouldBlock) => {
-                let mut holder = String::new();
-                let _ = file.read_to_string(&mut holder);
-                let holder = holder.trim();
+                let holder = read_holder(&mut file);
                 return Err(LockError::Held {
                     dir: dir.to_path_buf(),
                     lock: path,
-                    holder: if holder.is_empty() {
-                        "unknown".into()
-                    } else {
-                        holder.to_owned()
-                    },
+                    holder: holder.unwrap_or_else(|| "unknown".into()),
                 });
             }
             Err(TryLockError::Error(e)) => return Err(io(&path)(e)),
@@ -87,6 +81,27 @@ impl DataDirLock {
         Ok(DataDirLock { _file: file })
     }
 }
+
+/// The PID the holder wrote. A holder that has just taken the lock may
+/// not have written it yet (two mints started at once): wait for it a
+/// little, rather than name nobody.
+fn read_holder(file: &mut File) -> Option<String> {
+    for _ in 0..HOLDER_READS {
+        let mut holder = String::new();
+        if file.seek(SeekFrom::Start(0)).is_ok() && file.read_to_string(&mut holder).is_ok() {
+            let holder = holder.trim();
+            if !holder.is_empty() {
+                return Some(holder.to_owned());
+            }
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    None
+}
+
+/// Reads of the lock file before the holder is called unknown (20 ms
+/// apart: a second in all).
+const HOLDER_READS: usize = 50;
 
 #[cfg(test)]
 mod tests {
