@@ -542,3 +542,107 @@ fn redis_killed_with_persistence_on_loses_no_acknowledged_push() {
     }
     assert_eq!(rows.len(), count as usize);
 }
+
+/// A mint consuming the Redis list of `redis`, and the keyset it
+/// published there.
+fn mint_on_redis(dir: &Path, redis: &RedisServer) -> (MintProcess, mint_quote_proto::KeysetId) {
+    let mut config = mint_config(dir);
+    config.redis_url = Some(redis.url());
+    let mint = MintProcess::start(config);
+    let mut con = redis.connection();
+    let deadline = Instant::now() + harness::TIMEOUT;
+    let keyset = loop {
+        let json: Option<String> = redis::Commands::get(&mut con, "mint:keyset:active").unwrap();
+        if let Some(json) = json {
+            let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+            break value["id"].as_str().unwrap().parse().unwrap();
+        }
+        assert!(Instant::now() < deadline, "{}", mint.log_tail(10));
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    (mint, keyset)
+}
+
+#[test]
+fn a_redis_backlog_is_served_oldest_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let (mut mint, keyset) = mint_on_redis(dir.path(), &redis);
+    // A backlog builds while the mint is down.
+    mint.kill();
+    let mut con = redis.connection();
+    let requests: Vec<_> = (0..2_000)
+        .map(|i| harness::request(0, 1 + i % 100, &keyset))
+        .collect();
+    for request in &requests {
+        harness::push_request(&mut con, request);
+    }
+    let newest: String = redis::Commands::lindex(&mut con, "mint:quotes:create", -1).unwrap();
+    mint.restart();
+    // While the backlog drains, the newest entry stays where it is: the
+    // mint takes from the other end.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut samples = 0;
+    loop {
+        let left: usize = redis::Commands::llen(&mut con, "mint:quotes:create").unwrap();
+        if left == 0 {
+            break;
+        }
+        if left < requests.len() {
+            let tail: String = redis::Commands::lindex(&mut con, "mint:quotes:create", -1).unwrap();
+            assert_eq!(
+                tail, newest,
+                "the newest entry was taken first ({left} left)"
+            );
+            samples += 1;
+        }
+        assert!(Instant::now() < deadline, "{}", mint.log_tail(10));
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    assert!(
+        samples > 0,
+        "the backlog drained before it could be watched"
+    );
+    while quote_rows(&mint.database()).len() < requests.len() {
+        assert!(Instant::now() < deadline, "{}", mint.log_tail(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_passing_database_failure_never_dead_letters_a_redis_request() {
+    let dir = tempfile::tempdir().unwrap();
+    let redis = RedisServer::start();
+    let (mint, keyset) = mint_on_redis(dir.path(), &redis);
+    // The quote table disappears under the running mint: every insert
+    // fails (internal-error) until it is back.
+    let db = rusqlite::Connection::open(mint.database()).unwrap();
+    db.execute_batch("ALTER TABLE mint_quote RENAME TO mint_quote_away")
+        .unwrap();
+    let mut con = redis.connection();
+    let count = 50;
+    for i in 0..count {
+        harness::push_request(&mut con, &harness::request(0, 1 + i, &keyset));
+    }
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let deadline = Instant::now() + harness::TIMEOUT;
+    while !runtime
+        .block_on(mint.scrape())
+        .contains("mint_quote_quote_errors_total{path=\"redis\",code=\"internal-error\"}")
+    {
+        assert!(Instant::now() < deadline, "{}", mint.log_tail(10));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // Let the consumer fail a few more times, then heal the database.
+    std::thread::sleep(Duration::from_secs(2));
+    db.execute_batch("ALTER TABLE mint_quote_away RENAME TO mint_quote")
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while quote_rows(&mint.database()).len() < count as usize {
+        assert!(Instant::now() < deadline, "{}", mint.log_tail(10));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dead: usize = redis::Commands::llen(&mut con, "mint:quotes:dead").unwrap();
+    assert_eq!(dead, 0, "a well-formed request was dead-lettered");
+    assert_eq!(quote_rows(&mint.database()).len(), count as usize);
+}

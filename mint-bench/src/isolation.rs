@@ -25,7 +25,7 @@ use integration_tests::mint_process::pin_to_cpu;
 use mint_server::config::DatabaseKind;
 use serde::{Deserialize, Serialize};
 
-use crate::runs::{client_for, share, start_mint};
+use crate::runs::{client_for, share, start_mint, Outbox};
 
 /// One load beside the pool.
 #[derive(Debug, Clone, Copy)]
@@ -131,7 +131,7 @@ pub async fn measure(
     setup: Setup,
 ) -> anyhow::Result<Vec<Isolation>> {
     let mint = start_mint(DatabaseKind::Sqlite, None).await?;
-    let client = client_for(&mint, setup.in_flight).await?;
+    let (client, _outbox) = client_for(&mint, setup.in_flight, Outbox::Memory).await?;
     let sv2 = mint.running.sv2_addr.context("sv2 enabled")?;
     let http = mint.running.http_addr.context("http enabled")?;
     let next = Arc::new(AtomicU64::new(1 << 40));

@@ -40,7 +40,8 @@ struct Cli {
 enum Command {
     /// One measurement of the ceiling or the Sv2 path, for profiling.
     One {
-        /// `ceiling` or `sv2`.
+        /// `ceiling`, `sv2` (outbox in memory) or `sv2-outbox` (outbox on
+        /// a file, as a pool runs it).
         #[arg(long, default_value = "ceiling")]
         path: String,
         /// `sqlite` (file) or `memory`.
@@ -127,6 +128,10 @@ struct Throughput {
     ceiling_qps: f64,
     sv2_qps: f64,
     sv2_over_ceiling: f64,
+    /// The Sv2 path with the pool's outbox on a file (the default for a
+    /// pool), and what that costs against the outbox in memory.
+    sv2_outbox_file_qps: f64,
+    outbox_cost: f64,
 }
 
 #[derive(Serialize)]
@@ -235,10 +240,10 @@ async fn main() -> anyhow::Result<()> {
             concurrency,
         }) => {
             let kind = database_kind(&database);
-            let rate = if path == "sv2" {
-                runs::sv2(kind, count, concurrency).await?
-            } else {
-                runs::ceiling(kind, count, concurrency).await?
+            let rate = match path.as_str() {
+                "sv2" => runs::sv2(kind, count, concurrency, runs::Outbox::Memory).await?,
+                "sv2-outbox" => runs::sv2(kind, count, concurrency, runs::Outbox::File).await?,
+                _ => runs::ceiling(kind, count, concurrency).await?,
             };
             println!("{path} on {database}, {concurrency} in flight: {rate:.0} quotes/s");
             return Ok(());
@@ -274,13 +279,16 @@ async fn main() -> anyhow::Result<()> {
                 cli.count
             };
             let ceiling = runs::ceiling(kind, count, concurrency).await?;
-            let sv2 = runs::sv2(kind, count, concurrency).await?;
-            eprintln!("{name}: concurrency {concurrency}: ceiling {ceiling:.0}/s, sv2 {sv2:.0}/s");
+            let sv2 = runs::sv2(kind, count, concurrency, runs::Outbox::Memory).await?;
+            let durable = runs::sv2(kind, count, concurrency, runs::Outbox::File).await?;
+            eprintln!("{name}: concurrency {concurrency}: ceiling {ceiling:.0}/s, sv2 {sv2:.0}/s, sv2 with the outbox on a file {durable:.0}/s");
             throughput.push(Throughput {
                 concurrency,
                 ceiling_qps: ceiling,
                 sv2_qps: sv2,
                 sv2_over_ceiling: sv2 / ceiling,
+                sv2_outbox_file_qps: durable,
+                outbox_cost: 1.0 - durable / sv2,
             });
         }
         let mut latency = Vec::new();
@@ -342,16 +350,18 @@ fn print_table(report: &Report) {
     for db in &report.databases {
         println!("\n{}", db.database);
         println!(
-            "  {:>11} | {:>12} | {:>12} | {:>10}",
-            "in flight", "ceiling q/s", "Sv2 q/s", "Sv2/ceil"
+            "  {:>11} | {:>12} | {:>12} | {:>10} | {:>16} | {:>11}",
+            "in flight", "ceiling q/s", "Sv2 q/s", "Sv2/ceil", "Sv2+outbox q/s", "outbox cost"
         );
         for t in &db.throughput {
             println!(
-                "  {:>11} | {:>12.0} | {:>12.0} | {:>9.0}%",
+                "  {:>11} | {:>12.0} | {:>12.0} | {:>9.0}% | {:>16.0} | {:>10.0}%",
                 t.concurrency,
                 t.ceiling_qps,
                 t.sv2_qps,
-                t.sv2_over_ceiling * 100.0
+                t.sv2_over_ceiling * 100.0,
+                t.sv2_outbox_file_qps,
+                t.outbox_cost * 100.0
             );
         }
         for l in &db.latency {

@@ -113,21 +113,46 @@ pub async fn ceiling(
     Ok(rate)
 }
 
-pub async fn client_for(mint: &Mint, max_in_flight: usize) -> anyhow::Result<Arc<MintQuoteClient>> {
+/// Where the pool client keeps its outbox in a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outbox {
+    /// In memory: the transport alone.
+    Memory,
+    /// A redb file in a fresh directory, as a pool runs it (every share
+    /// stored before it is sent, commits grouped).
+    File,
+}
+
+/// A pool client of `mint` with `max_in_flight`; an outbox file lives in
+/// the returned directory, removed when it drops.
+pub async fn client_for(
+    mint: &Mint,
+    max_in_flight: usize,
+    outbox: Outbox,
+) -> anyhow::Result<(Arc<MintQuoteClient>, tempfile::TempDir)> {
     let address = mint.running.sv2_addr.context("sv2 enabled")?.to_string();
     let mut config = client_config(&address);
     config.max_in_flight = max_in_flight.max(1);
+    let dir = tempfile::tempdir()?;
+    if outbox == Outbox::File {
+        config.outbox.path = Some(dir.path().join("outbox.redb"));
+    }
     let client = Arc::new(integration_tests::start_client(config));
     if !client.wait_connected(Duration::from_secs(10)).await {
         bail!("the client did not connect");
     }
-    Ok(client)
+    Ok((client, dir))
 }
 
 /// Quotes per second from the pool client over loopback Noise.
-pub async fn sv2(database: DatabaseKind, count: u64, concurrency: usize) -> anyhow::Result<f64> {
+pub async fn sv2(
+    database: DatabaseKind,
+    count: u64,
+    concurrency: usize,
+    outbox: Outbox,
+) -> anyhow::Result<f64> {
     let mint = start_mint(database, None).await?;
-    let client = client_for(&mint, concurrency).await?;
+    let (client, _dir) = client_for(&mint, concurrency, outbox).await?;
     let keyset = mint.keyset.clone();
     let worker_client = client.clone();
     let rate = closed_loop(count, concurrency, move |n| {
@@ -151,7 +176,7 @@ pub async fn sv2_latency(
     seconds: u64,
 ) -> anyhow::Result<(Latency, f64)> {
     let mint = start_mint(database, None).await?;
-    let client = client_for(&mint, 4096).await?;
+    let (client, _outbox) = client_for(&mint, 4096, Outbox::Memory).await?;
     let total = rate * seconds;
     let interval = Duration::from_secs_f64(1.0 / rate as f64);
     let started = tokio::time::Instant::now();

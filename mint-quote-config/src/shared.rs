@@ -173,7 +173,7 @@ pub struct RedisConfig {
     pub enabled: bool,
     /// Redis url, such as `redis://127.0.0.1:6379`.
     pub url: String,
-    /// List the pool `RPUSH`es quote requests onto and the mint `BRPOP`s.
+    /// List the pool `RPUSH`es quote requests onto; the mint takes the oldest first.
     pub create_quote_prefix: String,
     /// Key the mint `SET`s its active keyset at, as JSON.
     pub active_keyset_prefix: String,

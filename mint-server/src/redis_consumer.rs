@@ -327,6 +327,8 @@ impl Consumer<'_> {
                     // Not now (busy, a database error): it waits.
                     outcome => {
                         if let Some(Err(e)) = outcome {
+                            // Counted like an Sv2 refusal: each failed try.
+                            self.metrics.quote_refused(Path::Redis, e.code());
                             tracing::debug!(error = %e, header_hash = %request.header_hash, "quote not made now; trying again");
                         }
                         again.push(Entry {
