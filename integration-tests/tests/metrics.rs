@@ -3,7 +3,7 @@
 
 use integration_tests as harness;
 use integration_tests::http::sample;
-use mint_quote_proto::{AuthorityKeypair, Message, Unit};
+use mint_quote_proto::{AuthorityKeypair, ErrorCode, Message, Unit};
 use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,7 +23,7 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
     );
 
     let (mut conn, keyset) = harness::Conn::ready(&mint).await;
-    conn.pipeline((0..5).map(|id| harness::request(id, 1, &keyset.keyset_id)))
+    conn.pipeline((1..=5).map(|id| harness::request(id, 1, &keyset.keyset_id)))
         .await;
     let mut sat = harness::request(9, 1, &keyset.keyset_id);
     sat.unit = Unit::new("sat").unwrap();
@@ -51,6 +51,18 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
         harness::TIMEOUT,
     )
     .await;
+    // A quote request before authentication: answered not-authorised.
+    let mut early = harness::Conn::noise(&mint).await;
+    early
+        .send(&Message::MintQuoteRequest(harness::request(
+            3,
+            1,
+            &keyset.keyset_id,
+        )))
+        .await;
+    assert!(
+        matches!(early.next().await, Message::MintQuoteError(e) if e.error_code == ErrorCode::NotAuthorised)
+    );
     let mut extra = Vec::new();
     for _ in 0..5 {
         extra.push(
@@ -70,6 +82,11 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
     .await;
     wait(
         "mint_quote_unauthenticated_closed_total{reason=\"auth-refused\"}",
+        1.0,
+    )
+    .await;
+    wait(
+        "mint_quote_quote_errors_total{path=\"sv2\",code=\"not-authorised\"}",
         1.0,
     )
     .await;

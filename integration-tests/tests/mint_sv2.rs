@@ -101,7 +101,7 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (conn, keyset) = Conn::ready(&mint).await;
 
-    let requests: HashMap<u32, MintQuoteRequest> = (0..1000)
+    let requests: HashMap<u32, MintQuoteRequest> = (1..=1000)
         .map(|id| (id, quote_request(id, &keyset.keyset_id)))
         .collect();
     let (mut reader, mut writer) = (conn.reader, conn.writer);
@@ -232,7 +232,7 @@ async fn a_mint_at_its_pending_limit_answers_busy() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |s| s.mint.mint.max_pending_quotes = 1).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
-    conn.pipeline((0..200).map(|id| quote_request(id, &keyset.keyset_id)))
+    conn.pipeline((1..=200).map(|id| quote_request(id, &keyset.keyset_id)))
         .await;
     let (mut made, mut busy) = (0, 0);
     for _ in 0..200 {
@@ -387,7 +387,7 @@ async fn a_graceful_stop_answers_every_request_it_read() {
     let lock = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
     lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
     let in_flight = 200;
-    conn.pipeline((0..in_flight).map(|id| quote_request(id, &keyset.keyset_id)))
+    conn.pipeline((1..=in_flight).map(|id| quote_request(id, &keyset.keyset_id)))
         .await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let stopping = tokio::spawn(mint.stop());
@@ -395,14 +395,16 @@ async fn a_graceful_stop_answers_every_request_it_read() {
 
     // Sent while the mint drains: each is answered shutting-down at once.
     let late = 100;
-    conn.pipeline((in_flight..in_flight + late).map(|id| quote_request(id, &keyset.keyset_id)))
-        .await;
+    conn.pipeline(
+        (in_flight + 1..=in_flight + late).map(|id| quote_request(id, &keyset.keyset_id)),
+    )
+    .await;
     for _ in 0..late {
         match conn.next().await {
             Message::MintQuoteError(e) => {
                 assert_eq!(e.error_code, ErrorCode::ShuttingDown, "{}", e.error_message);
                 assert!(
-                    e.request_id >= in_flight,
+                    e.request_id > in_flight,
                     "request {} was in flight",
                     e.request_id
                 );

@@ -138,7 +138,7 @@ async fn redis_going_away_leaves_sv2_working_and_the_consumer_comes_back() {
 
     redis.stop();
     let (mut conn, _) = harness::Conn::ready(&mint).await;
-    for id in 0..20 {
+    for id in 1..=20 {
         conn.send(&Message::MintQuoteRequest(harness::request(id, 1, &keyset)))
             .await;
         assert!(matches!(conn.next().await, Message::MintQuoteResponse(_)));

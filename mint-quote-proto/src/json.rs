@@ -151,6 +151,28 @@ mod tests {
     }
 
     #[test]
+    fn the_example_in_the_protocol_doc_parses_and_round_trips() {
+        let doc = include_str!("../../docs/protocol.md");
+        let example = doc
+            .split("```json RedisQuoteRequest\n")
+            .nth(1)
+            .and_then(|rest| rest.split("\n```").next())
+            .expect("docs/protocol.md has a ```json RedisQuoteRequest block");
+        let request = JsonQuoteRequest::parse(example, 1).unwrap();
+        assert_eq!(
+            request.keyset_id.to_string().len(),
+            66,
+            "a real 33-byte keyset id"
+        );
+        assert_eq!(
+            request.header_hash.to_hex(),
+            "5f1cf1b84e7d2a8cbe4a1f4d4a5f2a3b9c0d1e2f30415263748596a7b8c9dae1",
+            "the hex is the wire bytes, first byte first"
+        );
+        assert_eq!(JsonQuoteRequest::from_request(&request).to_json(), example);
+    }
+
+    #[test]
     fn bad_json_says_what_is_wrong() {
         let err = JsonQuoteRequest::parse("{", 0).unwrap_err();
         assert_eq!(err.error_code(), ErrorCode::MalformedRequest);

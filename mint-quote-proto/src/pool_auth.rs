@@ -146,3 +146,82 @@ mod tests {
         assert!(verify_proof(&mint, &challenge, &pool.public(), &[0xff; 64]).is_err());
     }
 }
+
+#[cfg(test)]
+mod worked_example {
+    //! The worked example of docs/protocol.md, section 3, recomputed.
+
+    use super::*;
+    use crate::AuthoritySecretKey;
+
+    fn from_doc(label: &str) -> String {
+        let doc = include_str!("../../docs/protocol.md");
+        let start = doc
+            .find("**Worked example**")
+            .expect("the worked example in docs/protocol.md");
+        let mut lines = doc[start..].lines().skip_while(|l| !l.starts_with(label));
+        let first = lines.next().unwrap_or_else(|| panic!("no {label:?} line"));
+        let mut value = first[label.len()..].trim().to_owned();
+        // A value may go on, indented, on the next line.
+        if let Some(next) = lines.next() {
+            if next.starts_with("    ") && !next.trim_start().contains(' ') {
+                value.push_str(next.trim());
+            }
+        }
+        value
+    }
+
+    fn hex(bytes: &[u8]) -> String {
+        bytes.iter().map(|b| format!("{b:02x}")).collect()
+    }
+
+    #[test]
+    fn the_worked_example_in_the_spec_is_exact() {
+        // The development keys whose secrets config/ publishes.
+        let mint: AuthoritySecretKey = "wpRLddnhWjGZvYcE8m5GqMw9gRBHNNLSgnEFjbw49ktfTc3sB"
+            .parse()
+            .unwrap();
+        let pool: AuthoritySecretKey = "autqWLmd3q4fBqhZBitdv6b2Yp8bBzc9e1pjjCQHXjQDCxXeJ"
+            .parse()
+            .unwrap();
+        let (mint, pool) = (
+            AuthorityKeypair::from_secret(mint).public(),
+            AuthorityKeypair::from_secret(pool),
+        );
+        assert_eq!(from_doc("mint authority key"), mint.to_string());
+        assert_eq!(from_doc("pool key"), pool.public().to_string());
+        let xonly: Vec<String> = include_str!("../../docs/protocol.md")
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("x-only"))
+            .map(|v| v.trim().to_owned())
+            .collect();
+        assert_eq!(
+            xonly,
+            [hex(&mint.serialize()), hex(&pool.public().serialize())]
+        );
+        let mut nonce = [0u8; 32];
+        for (i, byte) in nonce.iter_mut().enumerate() {
+            *byte = i as u8;
+        }
+        assert_eq!(from_doc("nonce"), hex(&nonce));
+        assert_eq!(from_doc("tag"), hex(POOL_AUTH_TAG));
+        let challenge = Challenge(nonce);
+        let digest = signed_digest(&mint, &challenge, &pool.public());
+        assert_eq!(from_doc("digest"), hex(digest.as_ref()));
+
+        // The signature in the spec verifies, and is the one BIP-340 gives
+        // without auxiliary randomness.
+        let signature: [u8; 64] = (0..64)
+            .map(|i| u8::from_str_radix(&from_doc("signature")[2 * i..2 * i + 2], 16).unwrap())
+            .collect::<Vec<u8>>()
+            .try_into()
+            .unwrap();
+        assert_eq!(
+            verify_proof(&mint, &challenge, &pool.public(), &signature),
+            Ok(())
+        );
+        let secp = Secp256k1::signing_only();
+        let again = secp.sign_schnorr_no_aux_rand(&digest, &pool.secret().keypair());
+        assert_eq!(again.serialize(), signature);
+    }
+}

@@ -44,6 +44,13 @@ pub enum SetupError {
         /// What arrived.
         got: &'static str,
     },
+    /// A `MintQuoteRequest` came before the pool had authenticated; the
+    /// mint answered it `not-authorised` (8) before closing (mint side).
+    #[error("protocol violation: MintQuoteRequest before authentication (expected {expected}); answered not-authorised")]
+    RequestBeforeAuthentication {
+        /// What the sequence called for.
+        expected: &'static str,
+    },
     /// The mint answered `SetupConnection.Error`.
     #[error("the mint refused SetupConnection: {0}")]
     SetupRefused(String),
@@ -101,7 +108,8 @@ pub struct AcceptedPool {
 }
 
 /// Reads the next message, skipping frames of extensions this protocol does
-/// not use (the Sv2 spec says to ignore them).
+/// not use and unknown message types of its own extensions (the Sv2 spec
+/// says to ignore them; docs/protocol.md section 1).
 pub async fn next_message<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
 ) -> Result<Message, SetupError> {
@@ -109,11 +117,10 @@ pub async fn next_message<R: AsyncRead + Unpin>(
         let frame = reader.read_frame().await?.ok_or(SetupError::Closed)?;
         match Message::from_frame(&frame) {
             Ok(message) => return Ok(message),
-            Err(DecodeError::UnknownExtension(ext)) => {
-                tracing::debug!(
-                    extension_type = ext,
-                    "ignoring a frame of an unknown extension"
-                );
+            Err(e @ (DecodeError::UnknownExtension(_) | DecodeError::UnknownMessageType { .. })) => {
+                // DEBUG only: before authentication anyone can send these,
+                // as fast as they like.
+                tracing::debug!(reason = %e, "ignoring a frame during setup");
             }
             Err(e) => return Err(e.into()),
         }
@@ -231,6 +238,7 @@ async fn refuse_early<W: AsyncWrite + Unpin>(
         );
         // The connection is closing anyway; a failed send changes nothing.
         let _ = writer.send_message(&Message::MintQuoteError(answer)).await;
+        return SetupError::RequestBeforeAuthentication { expected };
     }
     unexpected(expected, &got)
 }

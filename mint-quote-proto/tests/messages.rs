@@ -101,7 +101,7 @@ fn a_quote_request_with_a_bad_field_names_the_field_and_the_request() {
     let frame = good.to_frame().unwrap();
     let payload = frame.payload().to_vec();
     // Layout: request_id(4) amount(8) unit(1+4) header_hash(32) description(1)
-    // locking_key(1+33) keyset_id(1+8).
+    // locking_key(1+33) keyset_id(1+33).
     let locking_key_at = 4 + 8 + 5 + 32 + 1 + 1;
 
     let cases: Vec<(Vec<u8>, ErrorCode, &str)> = vec![
@@ -145,7 +145,8 @@ fn a_quote_request_with_a_bad_field_names_the_field_and_the_request() {
             {
                 let mut p = payload.clone();
                 let n = p.len();
-                p[n - 8] = 0x05;
+                // The keyset id's version byte.
+                p[n - 33] = 0x05;
                 p
             },
             ErrorCode::UnknownKeyset,
@@ -165,6 +166,24 @@ fn a_quote_request_with_a_bad_field_names_the_field_and_the_request() {
         assert_eq!(err.error_code(), code, "{err}");
         assert!(err.to_string().contains(field), "{err} should name {field}");
     }
+
+    // Request id 0 is reserved for answers to unreadable requests.
+    let mut zero = payload.clone();
+    zero[..4].copy_from_slice(&0u32.to_le_bytes());
+    let frame = Frame::new(
+        EXTENSION_TYPE_MINT_QUOTE,
+        false,
+        mint_quote::MINT_QUOTE_REQUEST,
+        &zero,
+    )
+    .unwrap();
+    let err = Message::from_frame(&frame).unwrap_err();
+    assert_eq!(err.request_id(), Some(0), "{err}");
+    assert_eq!(err.error_code(), ErrorCode::MalformedRequest, "{err}");
+    assert!(
+        err.to_string().contains("request_id 0 is reserved"),
+        "{err}"
+    );
 
     // Cut short: still names the request it could read.
     let frame = Frame::new(
@@ -273,7 +292,7 @@ fn arb_keyset_id() -> impl Strategy<Value = KeysetId> {
 fn arb_message() -> impl Strategy<Value = Message> {
     prop_oneof![
         (
-            any::<u32>(),
+            1..=u32::MAX,
             1..=u64::MAX,
             arb_unit(),
             arb_header_hash(),

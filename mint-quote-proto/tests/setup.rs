@@ -86,6 +86,26 @@ async fn an_allowed_pool_completes_setup() {
 }
 
 #[tokio::test]
+async fn frames_of_unknown_extensions_and_types_are_ignored_during_setup() {
+    let mint = AuthorityKeypair::generate();
+    let pool = AuthorityKeypair::generate();
+    let (addr, server) = responder(mint, vec![pool.public()]).await;
+    let (mut reader, mut writer) = noise_client(addr, &mint.public()).await;
+    // An unknown extension (channel bit set: it is that extension's bit)
+    // and an unknown type of the mint-quote extension, before anything.
+    for frame in [
+        Frame::new(0x4abc, true, 0x01, &[1, 2, 3, 4]).unwrap(),
+        Frame::new(EXTENSION_TYPE_MINT_QUOTE, false, 0xfe, &[9]).unwrap(),
+    ] {
+        writer.write_frame(&frame).await.unwrap();
+    }
+    setup::initiate(&mut reader, &mut writer, &pool_setup(&mint, &pool), TIMEOUT)
+        .await
+        .unwrap();
+    assert_eq!(server.await.unwrap().unwrap().pool_key, pool.public());
+}
+
+#[tokio::test]
 async fn a_pool_off_the_allow_list_is_refused_on_both_sides() {
     let mint = AuthorityKeypair::generate();
     let pool = AuthorityKeypair::generate();
@@ -191,7 +211,9 @@ async fn a_quote_request_before_setup_is_answered_and_the_connection_ends() {
     }
     assert!(matches!(
         server.await.unwrap(),
-        Err(SetupError::Unexpected { .. })
+        Err(SetupError::RequestBeforeAuthentication {
+            expected: "SetupConnection"
+        })
     ));
 }
 

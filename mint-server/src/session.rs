@@ -188,7 +188,14 @@ async fn authenticate(
             ctx.auth_timeout,
         )
         .await
-        .map_err(|e| (ending_of_setup(&e), e.to_string()))?;
+        .map_err(|e| {
+            if matches!(e, SetupError::RequestBeforeAuthentication { .. }) {
+                // Answered with an error frame: counted like any refusal.
+                ctx.metrics
+                    .quote_refused(Path::Sv2, ErrorCode::NotAuthorised);
+            }
+            (ending_of_setup(&e), e.to_string())
+        })?;
         Ok::<_, (metrics::Unauthenticated, String)>(((reader, writer), accepted, slot))
     };
     let outcome = tokio::select! {

@@ -135,6 +135,15 @@ impl WireMessage for MintQuoteRequest {
 
     fn decode(ctx: &Ctx, payload: &mut [u8]) -> Result<Self, DecodeError> {
         let m: wire::MintQuoteRequest = parse(ctx, payload)?;
+        if m.request_id == 0 {
+            // 0 answers requests whose id could not be read: a request
+            // may not use it, or its answer would be ambiguous.
+            return Err(ctx.invalid(
+                "request_id",
+                ErrorCode::MalformedRequest,
+                "request_id 0 is reserved (it answers requests whose id could not be read)",
+            ));
+        }
         if m.amount == 0 {
             return Err(ctx.invalid(
                 "amount",

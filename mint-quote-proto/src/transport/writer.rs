@@ -103,10 +103,20 @@ impl<W: AsyncWrite + Unpin> FrameWriter<W> {
     /// Encrypts the header, then the payload chunk by chunk, each in place
     /// at the end of `out`.
     fn encrypt(&mut self, frame: &Frame) -> Result<(), TransportError> {
-        let payload = frame.payload();
+        self.encrypt_parts(&frame.as_bytes()[..HEADER_SIZE], frame.payload())
+    }
+
+    /// Fuzzing only: encrypts `header` as given (its length may lie, it
+    /// may be the wrong size) and `payload` into the write buffer, so that
+    /// a fuzzer can hand the reader what no honest writer produces.
+    #[cfg(fuzzing)]
+    pub fn write_raw(&mut self, header: &[u8], payload: &[u8]) -> Result<(), TransportError> {
+        self.encrypt_parts(header, payload)
+    }
+
+    fn encrypt_parts(&mut self, header: &[u8], payload: &[u8]) -> Result<(), TransportError> {
         self.out
             .reserve(ENCRYPTED_HEADER_SIZE + encrypted_payload_len(payload.len()));
-        let header = &frame.as_bytes()[..HEADER_SIZE];
         for piece in std::iter::once(header).chain(payload.chunks(PLAINTEXT_CHUNK_SIZE)) {
             let start = self.out.len();
             self.out.extend_from_slice(piece);

@@ -73,7 +73,9 @@ pub fn samples() -> Vec<Message> {
             header_hash: header_hash(),
             description: None,
             locking_key: LOCKING_KEY_HEX.parse().unwrap(),
-            keyset_id: "009a1f293253e41e".parse().unwrap(),
+            keyset_id: "01fc2625c625c47a0186643df93648fd3d9639c9796a5ad84bc803073b53f1bfe1"
+                .parse()
+                .unwrap(),
         }),
         Message::MintQuoteResponse(MintQuoteResponse {
             request_id: 7,
@@ -91,7 +93,9 @@ pub fn samples() -> Vec<Message> {
         )),
         Message::ActiveKeyset(ActiveKeyset {
             unit: Unit::hash(),
-            keyset_id: "009a1f293253e41e".parse().unwrap(),
+            keyset_id: "01fc2625c625c47a0186643df93648fd3d9639c9796a5ad84bc803073b53f1bfe1"
+                .parse()
+                .unwrap(),
             input_fee_ppk: 0,
         }),
         Message::PoolAuthChallenge(PoolAuthChallenge {
