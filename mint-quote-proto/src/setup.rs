@@ -117,7 +117,9 @@ pub async fn next_message<R: AsyncRead + Unpin>(
         let frame = reader.read_frame().await?.ok_or(SetupError::Closed)?;
         match Message::from_frame(&frame) {
             Ok(message) => return Ok(message),
-            Err(e @ (DecodeError::UnknownExtension(_) | DecodeError::UnknownMessageType { .. })) => {
+            Err(
+                e @ (DecodeError::UnknownExtension(_) | DecodeError::UnknownMessageType { .. }),
+            ) => {
                 // DEBUG only: before authentication anyone can send these,
                 // as fast as they like.
                 tracing::debug!(reason = %e, "ignoring a frame during setup");

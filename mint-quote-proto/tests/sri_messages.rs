@@ -21,12 +21,21 @@ fn sri_payload<T: binary_sv2::Encodable + binary_sv2::GetSize>(value: T) -> Vec<
 fn agree(ours: &Message, extension_type: u16, msg_type: u8, payload: Vec<u8>) {
     let frame = ours.to_frame().unwrap();
     assert_eq!(
-        (frame.extension_type(), frame.msg_type(), frame.channel_msg()),
+        (
+            frame.extension_type(),
+            frame.msg_type(),
+            frame.channel_msg()
+        ),
         (extension_type, msg_type, false),
         "{} header",
         ours.name()
     );
-    assert_eq!(frame.payload(), payload.as_slice(), "{} payload", ours.name());
+    assert_eq!(
+        frame.payload(),
+        payload.as_slice(),
+        "{} payload",
+        ours.name()
+    );
     let theirs = Frame::new(extension_type, false, msg_type, &payload).unwrap();
     assert_eq!(&Message::from_frame(&theirs).unwrap(), ours);
 }
