@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use libfuzzer_sys::fuzz_target;
 use mint_quote_fuzz::{channel, runtime, Input};
-use mint_quote_proto::constants::{EXTENSION_TYPE_MINT_QUOTE, MINT_QUOTE_PROTOCOL, PROTOCOL_VERSION};
+use mint_quote_proto::constants::{
+    EXTENSION_TYPE_MINT_QUOTE, MINT_QUOTE_PROTOCOL, PROTOCOL_VERSION,
+};
 use mint_quote_proto::setup;
 use mint_quote_proto::{Frame, Message, RequestExtensions, SetupConnection};
 

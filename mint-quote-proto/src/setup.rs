@@ -105,6 +105,9 @@ pub struct AcceptedPool {
     pub device_id: String,
     /// The vendor and version the pool gave, for logs.
     pub software: String,
+    /// Frames of unknown extensions or message types ignored during
+    /// setup (the spec says to ignore them; this says it happened).
+    pub ignored_frames: u64,
 }
 
 /// Reads the next message, skipping frames of extensions this protocol does
@@ -112,6 +115,14 @@ pub struct AcceptedPool {
 /// says to ignore them; docs/protocol.md section 1).
 pub async fn next_message<R: AsyncRead + Unpin>(
     reader: &mut FrameReader<R>,
+) -> Result<Message, SetupError> {
+    next_message_counting(reader, &mut 0).await
+}
+
+/// [`next_message`], adding the frames it skipped to `ignored`.
+async fn next_message_counting<R: AsyncRead + Unpin>(
+    reader: &mut FrameReader<R>,
+    ignored: &mut u64,
 ) -> Result<Message, SetupError> {
     loop {
         let frame = reader.read_frame().await?.ok_or(SetupError::Closed)?;
@@ -121,8 +132,10 @@ pub async fn next_message<R: AsyncRead + Unpin>(
                 e @ (DecodeError::UnknownExtension(_) | DecodeError::UnknownMessageType { .. }),
             ) => {
                 // DEBUG only: before authentication anyone can send these,
-                // as fast as they like.
+                // as fast as they like. The count reaches the mint's log
+                // once the pool has authenticated (`AcceptedPool`).
                 tracing::debug!(reason = %e, "ignoring a frame during setup");
+                *ignored += 1;
             }
             Err(e) => return Err(e.into()),
         }
@@ -264,7 +277,8 @@ where
     W: AsyncWrite + Unpin,
 {
     under(timeout, async {
-        let setup = match next_message(reader).await? {
+        let mut ignored = 0;
+        let setup = match next_message_counting(reader, &mut ignored).await? {
             Message::SetupConnection(s) => s,
             other => return Err(refuse_early(writer, "SetupConnection", other).await),
         };
@@ -296,7 +310,7 @@ where
             }))
             .await?;
 
-        let request = match next_message(reader).await? {
+        let request = match next_message_counting(reader, &mut ignored).await? {
             Message::RequestExtensions(r) => r,
             other => return Err(refuse_early(writer, "RequestExtensions", other).await),
         };
@@ -332,7 +346,7 @@ where
                 nonce: challenge,
             }))
             .await?;
-        let proof = match next_message(reader).await? {
+        let proof = match next_message_counting(reader, &mut ignored).await? {
             Message::PoolAuthProof(p) => p,
             other => return Err(refuse_early(writer, "PoolAuthProof", other).await),
         };
@@ -361,6 +375,7 @@ where
                 pool_key: proof.pool_key,
                 device_id: setup.device_id,
                 software: format!("{} {}", setup.vendor, setup.firmware),
+                ignored_frames: ignored,
             },
             admitted,
         ))

@@ -102,7 +102,9 @@ async fn frames_of_unknown_extensions_and_types_are_ignored_during_setup() {
     setup::initiate(&mut reader, &mut writer, &pool_setup(&mint, &pool), TIMEOUT)
         .await
         .unwrap();
-    assert_eq!(server.await.unwrap().unwrap().pool_key, pool.public());
+    let accepted = server.await.unwrap().unwrap();
+    assert_eq!(accepted.pool_key, pool.public());
+    assert_eq!(accepted.ignored_frames, 2, "and counted");
 }
 
 #[tokio::test]

@@ -131,7 +131,7 @@ pub async fn serve(
                 return;
             }
         };
-        tracing::info!(device_id = %accepted.device_id, software = %accepted.software, "pool authenticated");
+        tracing::info!(device_id = %accepted.device_id, software = %accepted.software, ignored_frames = accepted.ignored_frames, "pool authenticated");
         let _open = ctx.metrics.connection_stage("authenticated");
         let _slot: Authenticated = slot;
         let result = run(transport::from_parts(stream, parts), &ctx, &shutdown).await;
