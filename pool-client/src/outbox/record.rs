@@ -4,6 +4,7 @@
 //! `MintQuoteResponse` or `MintQuoteError` frame), so the outbox adds no
 //! format of its own.
 
+use mint_quote_proto::frame::HEADER_SIZE;
 use mint_quote_proto::{Frame, Message, MintQuoteError, MintQuoteResponse};
 
 use crate::settled::{Outcome, Refusal};
@@ -16,6 +17,11 @@ pub(crate) struct Record {
     pub(crate) outcome: Option<Outcome>,
 }
 
+/// The request id a stored request carries. It means nothing (the link
+/// gives each send an id of its own), but the protocol reserves 0, so a
+/// stored request must not use it to stay decodable.
+const STORED_REQUEST_ID: u32 = 1;
+
 /// Bytes that are not a record (a damaged or foreign file).
 #[derive(Debug, thiserror::Error)]
 #[error("a damaged outbox record: {0}")]
@@ -25,7 +31,7 @@ impl Record {
     /// `len(request) U32 LE | request frame | answer frame (optional)`.
     pub(crate) fn encode(&self) -> Result<Vec<u8>, BadRecord> {
         let bad = |e: mint_quote_proto::EncodeError| BadRecord(e.to_string());
-        let request = Message::MintQuoteRequest(self.share.to_request(0))
+        let request = Message::MintQuoteRequest(self.share.to_request(STORED_REQUEST_ID))
             .to_frame()
             .map_err(bad)?;
         let request = request.as_bytes();
@@ -61,16 +67,22 @@ impl Record {
             .first_chunk::<4>()
             .map(|b| u32::from_le_bytes(*b) as usize)
             .ok_or_else(|| bad("shorter than its length"))?;
-        let request = bytes
+        let mut request = bytes
             .get(4..4 + len)
-            .ok_or_else(|| bad("request cut short"))?;
+            .ok_or_else(|| bad("request cut short"))?
+            .to_vec();
+        // Records written before request id 0 was reserved carry 0; the id
+        // is meaningless here, so it is replaced before decoding.
+        if let Some(id) = request.get_mut(HEADER_SIZE..HEADER_SIZE + 4) {
+            id.copy_from_slice(&STORED_REQUEST_ID.to_le_bytes());
+        }
         let answer = &bytes[4 + len..];
         let message = |bytes: &[u8]| {
             Frame::from_bytes(bytes.to_vec())
                 .map_err(|e| BadRecord(e.to_string()))
                 .and_then(|f| Message::from_frame(&f).map_err(|e| BadRecord(e.to_string())))
         };
-        let share = match message(request)? {
+        let share = match message(&request)? {
             Message::MintQuoteRequest(r) => Share::from(r),
             other => return Err(BadRecord(format!("{} where a share belongs", other.name()))),
         };
@@ -92,5 +104,50 @@ impl Record {
             })
         };
         Ok(Record { share, outcome })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mint_quote_proto::{HeaderHash, LockingKey, Unit};
+
+    fn share() -> Share {
+        Share {
+            amount: 32,
+            unit: Unit::hash(),
+            header_hash: HeaderHash::new([7; 32]).unwrap(),
+            description: None,
+            locking_key: "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"
+                .parse::<LockingKey>()
+                .unwrap(),
+            keyset_id: "01fc2625c625c47a0186643df93648fd3d9639c9796a5ad84bc803073b53f1bfe1"
+                .parse()
+                .unwrap(),
+        }
+    }
+
+    #[test]
+    fn a_record_reads_back() {
+        let record = Record {
+            share: share(),
+            outcome: None,
+        };
+        let bytes = record.encode().unwrap();
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
+    }
+
+    /// Found by the fault tests: once request id 0 was reserved, records
+    /// written with it no longer decoded and their shares were skipped.
+    #[test]
+    fn a_record_written_with_request_id_0_still_reads() {
+        let record = Record {
+            share: share(),
+            outcome: None,
+        };
+        let mut bytes = record.encode().unwrap();
+        // The request's id, after the 4-byte length and the frame header.
+        bytes[4 + HEADER_SIZE..4 + HEADER_SIZE + 4].copy_from_slice(&0u32.to_le_bytes());
+        assert_eq!(Record::decode(&bytes).unwrap(), record);
     }
 }
