@@ -634,7 +634,11 @@ fn a_passing_database_failure_never_dead_letters_a_redis_request() {
         std::thread::sleep(Duration::from_millis(50));
     }
     // Let the consumer fail a few more times, then heal the database.
-    std::thread::sleep(Duration::from_secs(2));
+    runtime.block_on(harness::http::wait_for_sample(
+        mint.metrics_address(),
+        "mint_quote_quote_errors_total{path=\"redis\",code=\"internal-error\"}",
+        |failed| failed >= 3.0,
+    ));
     db.execute_batch("ALTER TABLE mint_quote_away RENAME TO mint_quote")
         .unwrap();
     let deadline = Instant::now() + Duration::from_secs(30);

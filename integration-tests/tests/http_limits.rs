@@ -128,7 +128,13 @@ async fn requests_beyond_the_cap_get_503_and_connections_beyond_it_are_reset() {
     let _a = TcpStream::connect(http).await.unwrap();
     let _b = TcpStream::connect(http).await.unwrap();
     let _c = TcpStream::connect(http).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Wait for the mint to hold all three, not for a fixed time.
+    harness::http::wait_for_sample(
+        mint.metrics_address(),
+        "mint_quote_http_connections_open{listener=\"http\"}",
+        |open| open >= 3.0,
+    )
+    .await;
     let mut over = TcpStream::connect(http).await.unwrap();
     let _ = over
         .write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")
@@ -159,7 +165,12 @@ async fn a_client_trickling_its_body_holds_no_request_place() {
     )
     .await
     .unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    harness::http::wait_for_sample(
+        mint.metrics_addr.unwrap(),
+        "mint_quote_http_connections_open{listener=\"http\"}",
+        |open| open >= 1.0,
+    )
+    .await;
     // The only request place is free for a wallet.
     let (status, body) = harness::http::request(http, "GET", "/v1/info", "").await;
     assert!(status.contains("200"), "{status} {body}");
@@ -182,7 +193,12 @@ async fn one_source_cannot_hold_every_connection() {
     let stranger = harness::net::attacker_source(2);
     let _a = harness::net::connect_from(stranger, http).await.unwrap();
     let _b = harness::net::connect_from(stranger, http).await.unwrap();
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    harness::http::wait_for_sample(
+        mint.metrics_addr.unwrap(),
+        "mint_quote_http_connections_open{listener=\"http\"}",
+        |open| open >= 2.0,
+    )
+    .await;
     let mut third = harness::net::connect_from(stranger, http).await.unwrap();
     let _ = third
         .write_all(b"GET /v1/info HTTP/1.1\r\nHost: x\r\n\r\n")

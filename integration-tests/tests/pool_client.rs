@@ -131,8 +131,17 @@ async fn the_in_flight_bound_holds_and_a_full_outbox_refuses() {
             async move { client.request_quote(&share).await },
         ));
     }
-    tokio::time::sleep(Duration::from_millis(300)).await;
-    let stats = client.stats();
+    // Wait until all six are taken; the bound says four of them on the
+    // wire, never more.
+    let deadline = tokio::time::Instant::now() + harness::TIMEOUT;
+    let stats = loop {
+        let stats = client.stats();
+        assert!(stats.in_flight <= 4, "{stats:?}");
+        if stats.outstanding == 6 || tokio::time::Instant::now() >= deadline {
+            break stats;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    };
     assert_eq!((stats.in_flight, stats.outstanding), (4, 6), "{stats:?}");
     assert_eq!(
         client.request_quote(&share(&keyset, 1)).await,
