@@ -294,6 +294,16 @@ impl Machine {
         self.pump(now);
     }
 
+    /// The machine gives up connection `generation` of `endpoint` itself:
+    /// the link closes it, and its shares go back as for a lost one.
+    fn drop_connection(&mut self, endpoint: usize, generation: u64, reason: String, now: Instant) {
+        self.actions.push(Action::Close {
+            endpoint,
+            generation,
+        });
+        self.closed(endpoint, generation, reason, now);
+    }
+
     /// A message arrived on connection `generation` of `endpoint`.
     pub(crate) fn received(
         &mut self,
@@ -396,11 +406,7 @@ impl Machine {
                 answered = %response.header_hash,
                 "the mint answered with another share's quote; closing the connection"
             );
-            self.actions.push(Action::Close {
-                endpoint,
-                generation,
-            });
-            self.closed(
+            self.drop_connection(
                 endpoint,
                 generation,
                 "the mint answered with another share's quote".into(),
@@ -528,11 +534,7 @@ impl Machine {
                         silent_ms = silent.as_millis() as u64,
                         "nothing received from the mint; the connection is dead"
                     );
-                    self.actions.push(Action::Close {
-                        endpoint,
-                        generation,
-                    });
-                    self.closed(
+                    self.drop_connection(
                         endpoint,
                         generation,
                         format!("nothing received for {silent:?}"),
