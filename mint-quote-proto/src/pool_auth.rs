@@ -171,10 +171,6 @@ mod worked_example {
         value
     }
 
-    fn hex(bytes: &[u8]) -> String {
-        bytes.iter().map(|b| format!("{b:02x}")).collect()
-    }
-
     #[test]
     fn the_worked_example_in_the_spec_is_exact() {
         // The development keys whose secrets config/ publishes.
@@ -197,23 +193,25 @@ mod worked_example {
             .collect();
         assert_eq!(
             xonly,
-            [hex(&mint.serialize()), hex(&pool.public().serialize())]
+            [
+                hex::encode(mint.serialize()),
+                hex::encode(pool.public().serialize())
+            ]
         );
         let mut nonce = [0u8; 32];
         for (i, byte) in nonce.iter_mut().enumerate() {
             *byte = i as u8;
         }
-        assert_eq!(from_doc("nonce"), hex(&nonce));
-        assert_eq!(from_doc("tag"), hex(POOL_AUTH_TAG));
+        assert_eq!(from_doc("nonce"), hex::encode(nonce));
+        assert_eq!(from_doc("tag"), hex::encode(POOL_AUTH_TAG));
         let challenge = Challenge(nonce);
         let digest = signed_digest(&mint, &challenge, &pool.public());
-        assert_eq!(from_doc("digest"), hex(digest.as_ref()));
+        assert_eq!(from_doc("digest"), hex::encode(digest.as_ref()));
 
         // The signature in the spec verifies, and is the one BIP-340 gives
         // without auxiliary randomness.
-        let signature: [u8; 64] = (0..64)
-            .map(|i| u8::from_str_radix(&from_doc("signature")[2 * i..2 * i + 2], 16).unwrap())
-            .collect::<Vec<u8>>()
+        let signature: [u8; 64] = hex::decode(from_doc("signature"))
+            .unwrap()
             .try_into()
             .unwrap();
         assert_eq!(
