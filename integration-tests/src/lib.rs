@@ -7,6 +7,7 @@
 
 pub mod attack;
 pub mod attack_process;
+mod child;
 pub mod conn;
 pub mod http;
 pub mod journal;

@@ -358,27 +358,12 @@ impl MintProcess {
     /// Waits up to `timeout` for the process to exit on its own; its
     /// status, or `None` if it is still running.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Some(status);
-                }
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::child::wait_exit(&mut self.child, timeout)
     }
 
     /// SIGKILL: no chance to finish anything.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::child::kill(&mut self.child);
     }
 
     /// SIGTERM, then waits (up to `wait`) for the exit status.

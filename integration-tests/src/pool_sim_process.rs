@@ -111,21 +111,7 @@ impl PoolSimProcess {
 
     /// Waits up to `timeout` for it to exit; its status, or `None`.
     pub fn wait_exit(&mut self, timeout: Duration) -> Option<ExitStatus> {
-        let deadline = Instant::now() + timeout;
-        loop {
-            if let Some(child) = self.child.as_mut() {
-                if let Ok(Some(status)) = child.try_wait() {
-                    self.child = None;
-                    return Some(status);
-                }
-            } else {
-                return None;
-            }
-            if Instant::now() >= deadline {
-                return None;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        crate::child::wait_exit(&mut self.child, timeout)
     }
 
     /// Waits for it to finish and requires a clean exit (every share it
@@ -141,10 +127,7 @@ impl PoolSimProcess {
 
     /// SIGKILL.
     pub fn kill(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        crate::child::kill(&mut self.child);
     }
 
     /// Its output so far (stdout and stderr).
