@@ -58,14 +58,18 @@ const LOADS: [Load; 3] = [
     },
 ];
 
-/// How a measurement was set up.
-#[derive(Debug, Clone, Copy)]
+/// How a measurement was set up (also the command line of `isolation`
+/// and of the worker it re-runs).
+#[derive(Debug, Clone, Copy, clap::Args)]
 pub struct Setup {
     /// The pool's requests in flight.
+    #[arg(long, default_value_t = 64)]
     pub in_flight: usize,
     /// Seconds of each clean or loaded run.
+    #[arg(long, default_value_t = 4.0)]
     pub seconds: f64,
-    /// Clean and loaded runs per load.
+    /// Clean and loaded runs per load (the ratio is of the medians).
+    #[arg(long, default_value_t = 3)]
     pub rounds: usize,
 }
 

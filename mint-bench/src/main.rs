@@ -57,26 +57,15 @@ enum Command {
     /// Only the isolation measurements: a pool's quote rate alone and
     /// while strangers load the mint from another process.
     Isolation {
-        /// The pool's requests in flight.
-        #[arg(long, default_value_t = 64)]
-        in_flight: usize,
-        /// Seconds of each clean or loaded run.
-        #[arg(long, default_value_t = 4.0)]
-        seconds: f64,
-        /// Clean and loaded runs per load (the ratio is of the medians).
-        #[arg(long, default_value_t = 3)]
-        rounds: usize,
+        #[command(flatten)]
+        setup: isolation::Setup,
     },
     /// The isolation measurement itself, printing JSON (what `isolation`
     /// runs, pinned to one CPU).
     #[command(hide = true)]
     IsolationWorker {
-        #[arg(long)]
-        in_flight: usize,
-        #[arg(long)]
-        seconds: f64,
-        #[arg(long)]
-        rounds: usize,
+        #[command(flatten)]
+        setup: isolation::Setup,
     },
     /// Run as an attacker process (what the isolation measurement starts).
     Attack(integration_tests::attack::AttackArgs),
@@ -206,29 +195,11 @@ async fn main() -> anyhow::Result<()> {
             integration_tests::attack::run_process(args).await;
             return Ok(());
         }
-        Some(Command::Isolation {
-            in_flight,
-            seconds,
-            rounds,
-        }) => {
-            let setup = isolation::Setup {
-                in_flight,
-                seconds,
-                rounds,
-            };
+        Some(Command::Isolation { setup }) => {
             print_isolation(&isolation::run(&this_binary()?, setup).await?);
             return Ok(());
         }
-        Some(Command::IsolationWorker {
-            in_flight,
-            seconds,
-            rounds,
-        }) => {
-            let setup = isolation::Setup {
-                in_flight,
-                seconds,
-                rounds,
-            };
+        Some(Command::IsolationWorker { setup }) => {
             let results = isolation::measure(&this_binary()?, Some(1), setup).await?;
             println!("{}", serde_json::to_string(&results)?);
             return Ok(());
