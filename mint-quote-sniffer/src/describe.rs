@@ -179,4 +179,22 @@ mod tests {
         assert_eq!(value["fields"]["keyset_id"], "009a1f293253e41e");
         assert_eq!(value["direction"], "mint->pool");
     }
+
+    #[test]
+    fn keepalive_pings_and_pongs_are_decoded() {
+        let (printer, lines) = capture(Format::Json, None);
+        let ping = Message::Ping(mint_quote_proto::Ping { nonce: 0x0102 });
+        let pong = Message::Pong(mint_quote_proto::Pong { nonce: 0x0102 });
+        printer.frame(2, Direction::PoolToMint, &ping.to_frame().unwrap());
+        printer.frame(2, Direction::MintToPool, &pong.to_frame().unwrap());
+        let lines = lines.lock().unwrap();
+        let values: Vec<serde_json::Value> = lines
+            .iter()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(values[0]["message"], "Ping");
+        assert_eq!(values[0]["fields"]["nonce"], 0x0102);
+        assert_eq!(values[1]["message"], "Pong");
+        assert_eq!(values[1]["fields"]["nonce"], 0x0102);
+    }
 }
