@@ -11,8 +11,10 @@ use pool_client::ClientConfig;
 
 /// The example configuration of `config/` (development keys included),
 /// with the data directory moved to `data_dir` and every listener on a
-/// free port: a mint for tests and benchmarks that needs no files. Fields
-/// can be changed before starting.
+/// free port: a mint for tests and benchmarks that needs no files. When
+/// the tests run on PostgreSQL ([`crate::postgres`]), the database is the
+/// one the harness gives `data_dir`. Fields can be changed before
+/// starting.
 pub fn example_settings(data_dir: &std::path::Path) -> Settings {
     const MINT: &str = include_str!("../../config/mint.toml");
     const SHARED: &str = include_str!("../../config/shared/pool.toml");
@@ -21,6 +23,10 @@ pub fn example_settings(data_dir: &std::path::Path) -> Settings {
         Err(e) => panic!("the example configuration is valid: {e}"),
     };
     settings.mint.mint.data_dir = data_dir.to_path_buf();
+    if let Some(url) = crate::postgres::database_for(data_dir) {
+        settings.mint.mint.database = mint_server::config::DatabaseKind::Postgres;
+        settings.mint.postgres.url = url;
+    }
     settings.sv2_listen.set_port(0);
     for addr in [
         settings.http_listen.as_mut(),

@@ -69,6 +69,10 @@ pub struct MintProcessConfig {
     pub env: Vec<(String, String)>,
     /// Redis url, if the Redis path is to run.
     pub redis_url: Option<String>,
+    /// The PostgreSQL database, when the tests run on PostgreSQL (by
+    /// default the one the harness gives `dir`); several mints given the
+    /// same one share it.
+    pub postgres_url: Option<String>,
 }
 
 impl MintProcessConfig {
@@ -84,6 +88,7 @@ impl MintProcessConfig {
             open_files: None,
             env: Vec::new(),
             redis_url: None,
+            postgres_url: crate::postgres::database_for(dir),
         }
     }
 
@@ -116,6 +121,10 @@ impl MintProcessConfig {
             "listen = \"127.0.0.1:9091\"",
             &format!("listen = \"127.0.0.1:{}\"", self.metrics_port),
         );
+        if let Some(url) = &self.postgres_url {
+            mint = Self::replace(&mint, "database = \"sqlite\"", "database = \"postgres\"");
+            mint.push_str(&format!("\n[postgres]\nurl = {url:?}\n"));
+        }
         for (section, line) in &self.mint_overrides {
             mint = override_key(&mint, section, line);
         }
@@ -350,9 +359,12 @@ impl MintProcess {
         &self.config
     }
 
-    /// The mint's SQLite database file.
-    pub fn database(&self) -> PathBuf {
-        self.config.dir.join("mint.sqlite")
+    /// The mint's database.
+    pub fn database(&self) -> crate::MintDb {
+        match &self.config.postgres_url {
+            Some(url) => crate::MintDb::Postgres(url.clone()),
+            None => crate::MintDb::Sqlite(self.config.dir.join("mint.sqlite")),
+        }
     }
 
     /// Waits up to `timeout` for the process to exit on its own; its

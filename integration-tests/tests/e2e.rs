@@ -28,28 +28,20 @@ struct Row {
 
 /// The mint's quotes by share (the quote's `request` is the header hash).
 fn quotes_by_share(mint: &MintProcess) -> HashMap<String, Vec<Row>> {
-    let db = rusqlite::Connection::open(mint.database()).unwrap();
-    let mut statement = db
-        .prepare("SELECT request, id, amount, amount_paid, unit, pubkey FROM mint_quote")
-        .unwrap();
-    let rows = statement
-        .query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                Row {
-                    id: r.get(1)?,
-                    amount: r.get(2)?,
-                    amount_paid: r.get(3)?,
-                    unit: r.get(4)?,
-                    pubkey: r.get(5)?,
-                },
-            ))
-        })
-        .unwrap();
+    let rows = mint.database().text_rows(
+        "SELECT request, id, CAST(amount AS TEXT), CAST(amount_paid AS TEXT), unit, pubkey FROM mint_quote",
+    );
     let mut by_share: HashMap<String, Vec<Row>> = HashMap::new();
     for row in rows {
-        let (share, row) = row.unwrap();
-        by_share.entry(share).or_default().push(row);
+        let text = |i: usize| row[i].clone().unwrap_or_default();
+        let number = |i: usize| text(i).parse::<u64>().unwrap();
+        by_share.entry(text(0)).or_default().push(Row {
+            id: text(1),
+            amount: number(2),
+            amount_paid: number(3),
+            unit: text(4),
+            pubkey: text(5),
+        });
     }
     by_share
 }

@@ -253,9 +253,8 @@ async fn a_broken_database_is_an_internal_error_not_a_crash() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let (mut conn, keyset) = Conn::ready(&mint).await;
-    // Break the database under the running mint: drop its quote table.
-    let db = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
-    db.execute_batch("DROP TABLE mint_quote").unwrap();
+    // Break the database under the running mint: its quote table goes.
+    harness::MintDb::of_dir(dir.path()).execute("ALTER TABLE mint_quote RENAME TO mint_quote_gone");
     conn.send(&Message::MintQuoteRequest(quote_request(
         1,
         &keyset.keyset_id,
@@ -384,8 +383,7 @@ async fn a_graceful_stop_answers_every_request_it_read() {
 
     // Hold the database so that the first requests are still in flight when
     // the stop begins, whatever the speed of the machine.
-    let lock = rusqlite::Connection::open(dir.path().join("mint.sqlite")).unwrap();
-    lock.execute_batch("BEGIN EXCLUSIVE").unwrap();
+    let lock = harness::MintDb::of_dir(dir.path()).lock();
     let in_flight = 200;
     conn.pipeline((1..=in_flight).map(|id| quote_request(id, &keyset.keyset_id)))
         .await;

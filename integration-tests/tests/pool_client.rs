@@ -62,10 +62,8 @@ async fn a_thousand_concurrent_requests_each_get_their_own_quote() {
 }
 
 /// Holds an exclusive lock on the mint's database so its writes wait.
-fn lock_database(path: &std::path::Path) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(path).unwrap();
-    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    db
+fn lock_database(dir: &std::path::Path) -> harness::mint_db::DbLock {
+    harness::MintDb::of_dir(dir).lock()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -77,7 +75,7 @@ async fn past_its_deadline_a_share_is_pending_and_its_late_quote_is_delivered() 
     let client = integration_tests::start_client(config);
     let keyset = keyset(&client).await;
 
-    let lock = lock_database(&dir.path().join("mint.sqlite"));
+    let lock = lock_database(dir.path());
     let started = std::time::Instant::now();
     let share = share(&keyset, 1);
     let err = client.request_quote(&share).await.unwrap_err();
@@ -123,7 +121,7 @@ async fn the_in_flight_bound_holds_and_a_full_outbox_refuses() {
     let client = Arc::new(integration_tests::start_client(config));
     let keyset = keyset(&client).await;
 
-    let lock = lock_database(&dir.path().join("mint.sqlite"));
+    let lock = lock_database(dir.path());
     let mut stuck = Vec::new();
     for n in 0..6 {
         let (client, share) = (client.clone(), share(&keyset, 10 + n));
@@ -196,28 +194,17 @@ async fn a_pool_the_mint_does_not_allow_is_told_so() {
 }
 
 /// Shares that got more than one quote, and quote ids the database lacks.
-fn audit(db: &std::path::Path, told: &[String]) -> (usize, Vec<String>) {
-    let db = rusqlite::Connection::open(db).unwrap();
-    let doubles: usize = db
-        .query_row(
-            "SELECT COUNT(*) FROM (SELECT request FROM mint_quote GROUP BY request HAVING COUNT(*) > 1)",
-            [],
-            |row| row.get(0),
-        )
-        .unwrap();
-    let mut missing = Vec::new();
-    for id in told {
-        let found: usize = db
-            .query_row(
-                "SELECT COUNT(*) FROM mint_quote WHERE id = ?1",
-                [id],
-                |row| row.get(0),
-            )
-            .unwrap();
-        if found != 1 {
-            missing.push(id.clone());
-        }
-    }
+fn audit(db: &harness::MintDb, told: &[String]) -> (usize, Vec<String>) {
+    let doubles = db.count(
+        "SELECT COUNT(*) FROM (SELECT request FROM mint_quote GROUP BY request HAVING COUNT(*) > 1) AS doubled",
+    ) as usize;
+    let stored: std::collections::HashSet<String> =
+        db.quote_rows().into_iter().map(|(_, id)| id).collect();
+    let missing = told
+        .iter()
+        .filter(|id| !stored.contains(*id))
+        .cloned()
+        .collect();
     (doubles, missing)
 }
 
@@ -325,10 +312,7 @@ async fn each_path_survives_the_other_going_down() {
     mint.restart();
     let deadline = std::time::Instant::now() + harness::TIMEOUT;
     loop {
-        let db = rusqlite::Connection::open(mint.database()).unwrap();
-        let n: usize = db
-            .query_row("SELECT COUNT(*) FROM mint_quote", [], |r| r.get(0))
-            .unwrap();
+        let n = mint.database().count("SELECT COUNT(*) FROM mint_quote");
         if n == 12 {
             break;
         }

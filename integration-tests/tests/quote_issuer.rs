@@ -1,10 +1,10 @@
-//! Quote creation against a real CDK mint on a real SQLite file.
+//! Quote creation against a real CDK mint on a real database (SQLite, or
+//! PostgreSQL when the tests run on it).
 
 use integration_tests as harness;
 
 use std::sync::Arc;
 
-use cdk::cdk_database::MintQuotesDatabase;
 use mint_quote_proto::{ErrorCode, KeysetId, QuoteState, Unit};
 use mint_server::cashu_mint::{build_mint, cdk_unit, open_database, Database};
 use mint_server::quotes::{QuoteError, QuoteIssuer};

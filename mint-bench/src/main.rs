@@ -44,7 +44,8 @@ enum Command {
         /// a file, as a pool runs it).
         #[arg(long, default_value = "ceiling")]
         path: String,
-        /// `sqlite` (file) or `memory`.
+        /// `sqlite` (file), `memory`, or `postgres` (the server
+        /// MINT_TEST_POSTGRES names, as for the tests: a fresh database).
         #[arg(long, default_value = "sqlite")]
         database: String,
         /// Quotes.
@@ -173,11 +174,16 @@ fn sample_messages() -> (mint_quote_proto::Message, mint_quote_proto::Message) {
     )
 }
 
-fn database_kind(name: &str) -> DatabaseKind {
-    if name == "memory" {
-        DatabaseKind::Memory
-    } else {
-        DatabaseKind::Sqlite
+fn database_kind(name: &str) -> anyhow::Result<DatabaseKind> {
+    match name {
+        "memory" => Ok(DatabaseKind::Memory),
+        "sqlite" => Ok(DatabaseKind::Sqlite),
+        "postgres" if integration_tests::postgres::server().is_some() => Ok(DatabaseKind::Postgres),
+        "postgres" => anyhow::bail!(
+            "--database postgres needs {} (scripts/test-postgres start)",
+            integration_tests::postgres::SERVER_VAR
+        ),
+        other => anyhow::bail!("--database: sqlite, memory or postgres, not {other:?}"),
     }
 }
 
@@ -210,7 +216,7 @@ async fn main() -> anyhow::Result<()> {
             count,
             concurrency,
         }) => {
-            let kind = database_kind(&database);
+            let kind = database_kind(&database)?;
             let rate = match path.as_str() {
                 "sv2" => runs::sv2(kind, count, concurrency, runs::Outbox::Memory).await?,
                 "sv2-outbox" => runs::sv2(kind, count, concurrency, runs::Outbox::File).await?,

@@ -1,13 +1,24 @@
 //! Building the CDK mint: database, seed, unit, payment method, and the
 //! start-up checks that catch a mint about to serve the wrong keys.
+//!
+//! The database is SQLite (a file, or memory for tests) or PostgreSQL. On
+//! PostgreSQL several mints may share one database: each holds a copy of
+//! the same seed file (the seed never goes into the database, whose
+//! backups and replicas are read by more people than the mint's keys
+//! should be), each refuses to start when its seed does not derive the
+//! database's keysets, and each reads the keysets again every
+//! `postgres.keyset_refresh_ms`, so a rotation by one is served by all.
 
 use std::path::Path;
 use std::sync::Arc;
+
+use std::time::Duration;
 
 use cdk::cdk_database::{self, MintDatabase, MintKeysDatabase};
 use cdk::mint::{MintBuilder, MintMeltLimits, UnitConfig};
 use cdk::nuts::{CurrencyUnit, PaymentMethod};
 use cdk::Mint;
+use cdk_postgres::{MintPgDatabase, PgConfig};
 use cdk_sqlite::MintSqliteDatabase;
 
 use crate::config::{DatabaseKind, Settings};
@@ -112,20 +123,65 @@ fn write_private(path: &Path, text: &str) -> std::io::Result<()> {
     std::fs::write(path, text)
 }
 
+/// What the mint keeps its state in: CDK's quote, proof and keyset
+/// stores, on one database (SQLite or PostgreSQL).
+pub trait MintStore:
+    MintDatabase<cdk_database::Error> + MintKeysDatabase<Err = cdk_database::Error> + Send + Sync
+{
+}
+
+impl<T> MintStore for T where
+    T: MintDatabase<cdk_database::Error>
+        + MintKeysDatabase<Err = cdk_database::Error>
+        + Send
+        + Sync
+{
+}
+
 /// The database handle CDK's mint and its key store both use.
-pub type Database = Arc<MintSqliteDatabase>;
+pub type Database = Arc<dyn MintStore>;
 
 /// Opens the database `settings` name, creating the data directory.
 pub async fn open_database(settings: &Settings) -> Result<Database, BuildError> {
     let data_dir = &settings.mint.mint.data_dir;
-    let db = match settings.mint.mint.database {
-        DatabaseKind::Memory => cdk_sqlite::mint::memory::empty().await?,
+    Ok(match settings.mint.mint.database {
+        DatabaseKind::Memory => Arc::new(cdk_sqlite::mint::memory::empty().await?),
         DatabaseKind::Sqlite => {
             std::fs::create_dir_all(data_dir).map_err(|e| storage_error(data_dir, e))?;
-            MintSqliteDatabase::new(data_dir.join("mint.sqlite")).await?
+            Arc::new(MintSqliteDatabase::new(data_dir.join("mint.sqlite")).await?)
         }
-    };
-    Ok(Arc::new(db))
+        DatabaseKind::Postgres => Arc::new(open_postgres(settings).await?),
+    })
+}
+
+/// Tries at opening a PostgreSQL database before giving up.
+const POSTGRES_OPEN_TRIES: u32 = 5;
+
+/// Opens (and migrates) the PostgreSQL database. Two mints started at once
+/// on an empty database both run the migrations; PostgreSQL lets one
+/// commit and fails the other's transaction, whole, so the loser tries
+/// again and finds the schema in place.
+async fn open_postgres(settings: &Settings) -> Result<MintPgDatabase, BuildError> {
+    let pg = &settings.mint.postgres;
+    let config = PgConfig::new(
+        &pg.url,
+        None,
+        Some(pg.max_connections),
+        Some(pg.connect_timeout_secs),
+    );
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match MintPgDatabase::new(config.clone()).await {
+            Ok(db) => return Ok(db),
+            Err(e) if tries < POSTGRES_OPEN_TRIES => {
+                let delay = Duration::from_millis(200 << tries);
+                tracing::warn!(error = %e, attempt = tries, retry_in_ms = delay.as_millis() as u64, "cannot open the PostgreSQL database yet");
+                tokio::time::sleep(delay).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
 }
 
 /// Builds and starts the CDK mint on `db`.
@@ -136,12 +192,14 @@ pub async fn build_mint(settings: &Settings, db: Database) -> Result<Arc<Mint>, 
     let seed = load_or_create_seed(&seed_path)?;
 
     let unit = cdk_unit(&settings.unit);
+    // Only a shared database can change under the mint's feet.
+    let keyset_refresh = (settings.mint.mint.database == DatabaseKind::Postgres)
+        .then(|| settings.mint.postgres.keyset_refresh());
     let mut builder =
         MintBuilder::new(db.clone() as Arc<dyn MintDatabase<cdk_database::Error> + Send + Sync>)
             .with_name(settings.mint.mint.name.clone())
-            .with_description(
-                "Cashu mint for mining shares: quotes are created by the pool".into(),
-            );
+            .with_description("Cashu mint for mining shares: quotes are created by the pool".into())
+            .with_keyset_refresh_interval(keyset_refresh);
     builder.configure_unit(
         unit.clone(),
         UnitConfig {

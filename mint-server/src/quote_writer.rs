@@ -13,6 +13,14 @@
 //! SQL synchronously on whatever thread polls it, so on the shared runtime
 //! every statement would stall one of its (few) workers, and the sessions'
 //! Noise and Sv2 work would stall the writer in turn.
+//!
+//! On PostgreSQL, `writers` tasks on that runtime take turns at the queue,
+//! each with a transaction of its own: a transaction there mostly waits
+//! for round trips to the server, so several overlap. Each takes at most
+//! its share of a full batch (`max_batch / writers`), so that a burst is
+//! spread over them instead of filling one. The database's unique index
+//! on the share keeps one quote per share whichever writer, or mint,
+//! stores it (see [`stored_by_another`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +29,7 @@ use cdk::cdk_database::{self, MintDatabase, MintTransaction};
 use cdk::cdk_payment::WaitPaymentResponse;
 use cdk::mint::MintQuote;
 use cdk::Mint;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, Mutex};
 
 use crate::cashu_mint::Database;
 use crate::quotes::{internal, QuoteError};
@@ -49,12 +57,15 @@ pub(crate) struct QuoteWriter {
 
 impl QuoteWriter {
     /// Starts the writer. `capacity` bounds the queue (callers hold a
-    /// pending slot, so it never fills); `max_batch` bounds a transaction.
+    /// pending slot, so it never fills); `max_batch` bounds what the
+    /// writers hold at once, `writers` how many transactions are open at
+    /// once.
     pub(crate) fn start(
         mint: Arc<Mint>,
         db: Database,
         capacity: usize,
         max_batch: usize,
+        writers: usize,
         guard: WorkerGuard,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(capacity.max(1));
@@ -68,7 +79,13 @@ impl QuoteWriter {
                     .build()
                 {
                     Ok(runtime) => {
-                        runtime.block_on(run(mint, db, queue, max_batch.max(1)));
+                        let writers = writers.max(1);
+                        let batch = (max_batch / writers).max(1);
+                        let queue = Arc::new(Mutex::new(queue));
+                        runtime.block_on(futures::future::join_all(
+                            (0..writers)
+                                .map(|_| run(mint.clone(), db.clone(), queue.clone(), batch)),
+                        ));
                         // Every handle is gone: the mint is stopping.
                         guard.finished();
                     }
@@ -98,10 +115,18 @@ impl QuoteWriter {
     }
 }
 
-async fn run(mint: Arc<Mint>, db: Database, mut queue: mpsc::Receiver<Job>, max_batch: usize) {
+/// One writer: takes what waits (one job at least, `max_batch` at most)
+/// and writes it, until every handle is gone.
+async fn run(
+    mint: Arc<Mint>,
+    db: Database,
+    queue: Arc<Mutex<mpsc::Receiver<Job>>>,
+    max_batch: usize,
+) {
     let mut jobs = Vec::with_capacity(max_batch);
-    // Waits for one job, then takes whatever else is already waiting.
-    while queue.recv_many(&mut jobs, max_batch).await > 0 {
+    // Waits for one job, then takes whatever else is already waiting; the
+    // next writer waits at the queue meanwhile.
+    while queue.lock().await.recv_many(&mut jobs, max_batch).await > 0 {
         fail::fail_point!("quote-writer");
         let quotes: Vec<MintQuote> = jobs.iter().map(|j| j.quote.clone()).collect();
         match write_batch(&mint, &db, &quotes).await {
@@ -115,23 +140,51 @@ async fn run(mint: Arc<Mint>, db: Database, mut queue: mpsc::Receiver<Job>, max_
                 // others still succeed and the culprit gets its own error.
                 tracing::warn!(batch = jobs.len(), error = %e, "batch failed; writing its quotes one by one");
                 for job in jobs.drain(..) {
-                    let result = write_batch(&mint, &db, std::slice::from_ref(&job.quote)).await;
-                    let _ = job.reply.send(
-                        result
-                            .map(|mut w| w.remove(0))
-                            .map_err(|e| internal(format!("share {}: {e}", job.quote.request))),
-                    );
+                    let result = write_one(&mint, &db, &job.quote).await;
+                    let _ = job.reply.send(result);
                 }
             }
             Err(e) => {
                 for job in jobs.drain(..) {
-                    let _ = job
-                        .reply
-                        .send(Err(internal(format!("share {}: {e}", job.quote.request))));
+                    let result = match stored_by_another(&db, &job.quote).await {
+                        Some(written) => Ok(written),
+                        None => Err(internal(format!("share {}: {e}", job.quote.request))),
+                    };
+                    let _ = job.reply.send(result);
                 }
             }
         }
     }
+}
+
+/// Writes one quote in a transaction of its own.
+async fn write_one(mint: &Mint, db: &Database, quote: &MintQuote) -> Result<Written, QuoteError> {
+    match write_batch(mint, db, std::slice::from_ref(quote)).await {
+        Ok(mut written) => written
+            .pop()
+            .ok_or_else(|| internal(format!("share {}: nothing written", quote.request))),
+        Err(e) => match stored_by_another(db, quote).await {
+            Some(written) => Ok(written),
+            None => Err(internal(format!("share {}: {e}", quote.request))),
+        },
+    }
+}
+
+/// After a failed write: the share's quote, if another mint on the same
+/// database stored one meanwhile. Two mints that take the same share at
+/// once both find no quote; the database's unique index lets one commit
+/// and fails the other, which then answers with the winner's quote, so a
+/// share has one quote whichever mints it was sent to.
+async fn stored_by_another(db: &Database, quote: &MintQuote) -> Option<Written> {
+    let existing = db
+        .get_mint_quote_by_request_lookup_id(&quote.request_lookup_id)
+        .await
+        .ok()??;
+    tracing::debug!(share = %quote.request, quote_id = %existing.id, "share stored by another writer meanwhile");
+    Some(Written {
+        quote: existing,
+        existed: true,
+    })
 }
 
 /// Writes `quotes` in one transaction; `Ok` only once it has committed,
@@ -141,7 +194,9 @@ async fn write_batch(
     db: &Database,
     quotes: &[MintQuote],
 ) -> Result<Vec<Written>, String> {
-    let mut tx = db.begin_transaction().await.map_err(|e| e.to_string())?;
+    let mut tx = MintDatabase::begin_transaction(&**db)
+        .await
+        .map_err(|e| e.to_string())?;
     match fill(mint, &mut tx, quotes).await {
         Ok(written) => {
             tx.commit().await.map_err(|e| format!("commit: {e}"))?;

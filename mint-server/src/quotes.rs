@@ -114,6 +114,10 @@ pub struct IssuerLimits {
     pub max_pending: usize,
     /// Quotes written in one transaction, at most.
     pub max_batch: usize,
+    /// Transactions written at once: 1 on SQLite (one writer at a time is
+    /// all it takes), more on PostgreSQL, where a transaction spends most
+    /// of its time waiting for round trips to the server.
+    pub writers: usize,
 }
 
 /// Creates paid quotes for shares. Cheap to clone; all clones share one
@@ -149,6 +153,7 @@ impl QuoteIssuer {
                 db,
                 limits.max_pending,
                 limits.max_batch,
+                limits.writers,
                 guard,
             ),
             mint,

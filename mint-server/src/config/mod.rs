@@ -13,7 +13,7 @@ use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey,
 
 pub use sections::{
     DatabaseKind, HttpSection, ListenerSection, MetricsSection, MintConfig, MintSection,
-    PoolsSection,
+    PoolsSection, PostgresSection,
 };
 
 /// Both files, checked and with keys parsed: everything the mint needs.
@@ -128,6 +128,23 @@ impl Settings {
         check_ranges(mint_path, &mint.http.ranges())?;
         check_ranges(mint_path, &mint.metrics.ranges())?;
         check_ranges(mint_path, &mint.listener.ranges())?;
+        check_ranges(mint_path, &mint.postgres.ranges())?;
+        if mint.mint.database == DatabaseKind::Postgres {
+            check_postgres_url(mint_path, &mint.postgres.url)?;
+            // Each writer holds a connection; the HTTP API and the keyset
+            // refresh need theirs.
+            let needed = mint.postgres.writers + 2;
+            if mint.postgres.max_connections < needed {
+                return Err(ConfigError::invalid(
+                    mint_path,
+                    "postgres.max_connections",
+                    format!(
+                        "{} is fewer than postgres.writers + 2 = {needed}",
+                        mint.postgres.max_connections
+                    ),
+                ));
+            }
+        }
         let sv2_listen = parse_addr(
             shared_path,
             "sv2_messaging.mint_address",
@@ -243,6 +260,10 @@ impl Settings {
             ttl_secs: self.mint.mint.quote_ttl_secs,
             max_pending: self.mint.mint.max_pending_quotes,
             max_batch: self.mint.mint.max_batch,
+            writers: match self.mint.mint.database {
+                DatabaseKind::Postgres => self.mint.postgres.writers,
+                DatabaseKind::Sqlite | DatabaseKind::Memory => 1,
+            },
         }
     }
 
@@ -259,6 +280,26 @@ fn parse_addr(path: &Path, key: &str, value: &str) -> Result<SocketAddr, ConfigE
         .map_err(|e| ConfigError::invalid(path, key, format!("{value:?}: {e}")))?
         .next()
         .ok_or_else(|| ConfigError::invalid(path, key, format!("{value:?} resolves to no address")))
+}
+
+/// Checks a PostgreSQL connection string without connecting. Messages
+/// never repeat it: it may hold a password.
+fn check_postgres_url(path: &Path, url: &str) -> Result<(), ConfigError> {
+    const KEY: &str = "postgres.url";
+    if url.trim().is_empty() {
+        return Err(ConfigError::invalid(
+            path,
+            KEY,
+            "must be set when mint.database = \"postgres\"",
+        ));
+    }
+    cdk_postgres::PgConfig::from(url).validate().map_err(|e| {
+        ConfigError::invalid(
+            path,
+            KEY,
+            format!("not a PostgreSQL connection string: {e}"),
+        )
+    })
 }
 
 /// Units CDK defines for itself; a mining-share mint must not take them.

@@ -25,6 +25,9 @@ pub struct MintConfig {
     /// `[pools]`: who may create quotes.
     #[serde(default)]
     pub pools: PoolsSection,
+    /// `[postgres]`: the server, when `mint.database = "postgres"`.
+    #[serde(default)]
+    pub postgres: PostgresSection,
 }
 
 /// Which database holds the mint's state.
@@ -36,6 +39,9 @@ pub enum DatabaseKind {
     Sqlite,
     /// In-memory SQLite: everything is lost at exit. For tests and benchmarks.
     Memory,
+    /// A PostgreSQL server, `[postgres]`: the database several mints can
+    /// share.
+    Postgres,
 }
 
 /// `[mint]`.
@@ -343,4 +349,80 @@ impl ListenerSection {
 pub struct PoolsSection {
     /// Public keys (Sv2 base58check) of the pools allowed to create quotes.
     pub allowed: Vec<String>,
+}
+
+/// `[postgres]`: the PostgreSQL server of `mint.database = "postgres"`.
+/// Several mints may share one database (docs/operations.md, "Several
+/// mints").
+#[derive(Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct PostgresSection {
+    /// Connection string, as libpq takes it: a URL
+    /// (`postgresql://user:password@host:5432/dbname`) or `key=value` pairs
+    /// (`host=/var/run/postgresql dbname=mint user=mint`). It may hold a
+    /// password: it is never logged.
+    pub url: String,
+    /// Connections to the server this mint holds, at most; at least
+    /// `writers + 2`.
+    pub max_connections: usize,
+    /// Quote transactions written at once. A transaction spends most of its
+    /// time waiting for round trips to the server, so several in parallel
+    /// write more quotes per second than one; each holds a connection.
+    pub writers: usize,
+    /// Time to open one connection, in seconds.
+    pub connect_timeout_secs: u64,
+    /// How often the mint reads the database's keysets, so that a rotation
+    /// by another mint on the same database is served and announced here,
+    /// in ms.
+    pub keyset_refresh_ms: u64,
+}
+
+impl std::fmt::Debug for PostgresSection {
+    // The URL may carry a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PostgresSection")
+            .field("url", &"[redacted]")
+            .field("max_connections", &self.max_connections)
+            .field("writers", &self.writers)
+            .field("connect_timeout_secs", &self.connect_timeout_secs)
+            .field("keyset_refresh_ms", &self.keyset_refresh_ms)
+            .finish()
+    }
+}
+
+impl Default for PostgresSection {
+    fn default() -> Self {
+        PostgresSection {
+            url: String::new(),
+            max_connections: 16,
+            writers: 8,
+            connect_timeout_secs: 10,
+            keyset_refresh_ms: 2_000,
+        }
+    }
+}
+
+impl PostgresSection {
+    /// The documented range of every numeric key of `[postgres]`.
+    pub const RANGES: [Range; 4] = [
+        Range::new("postgres.max_connections", 3, 1_000),
+        Range::new("postgres.writers", 1, 64),
+        Range::new("postgres.connect_timeout_secs", 1, 300),
+        Range::new("postgres.keyset_refresh_ms", 100, 3_600_000),
+    ];
+
+    pub(super) fn ranges(&self) -> [(Range, u64); 4] {
+        let [conns, writers, connect, refresh] = Self::RANGES;
+        [
+            (conns, self.max_connections as u64),
+            (writers, self.writers as u64),
+            (connect, self.connect_timeout_secs),
+            (refresh, self.keyset_refresh_ms),
+        ]
+    }
+
+    /// How often the keysets are read from the database.
+    pub fn keyset_refresh(&self) -> Duration {
+        Duration::from_millis(self.keyset_refresh_ms)
+    }
 }
