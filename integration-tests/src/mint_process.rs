@@ -123,7 +123,7 @@ impl MintProcessConfig {
         );
         if let Some(url) = &self.postgres_url {
             mint = Self::replace(&mint, "database = \"sqlite\"", "database = \"postgres\"");
-            mint.push_str(&format!("\n[postgres]\nurl = {url:?}\n"));
+            mint = override_key(&mint, "postgres", &format!("url = {url:?}"));
         }
         for (section, line) in &self.mint_overrides {
             mint = override_key(&mint, section, line);

@@ -117,6 +117,17 @@ impl Drop for RedisServer {
 
 /// `RPUSH`es `request` as the JSON pools send today onto the default
 /// request list, as a pool would.
+/// The processing list of the mint on `data_dir` (named in its
+/// `redis-consumer` file, which it writes at its first start with Redis).
+pub fn processing_list(data_dir: &std::path::Path) -> String {
+    let path = data_dir.join("redis-consumer");
+    match std::fs::read_to_string(&path) {
+        Ok(name) => format!("mint:quotes:create:processing:{}", name.trim()),
+        Err(e) => panic!("{}: {e}", path.display()),
+    }
+}
+
+/// Pushes `request` as the pool does (JSON, at the tail of the list).
 pub fn push_request(con: &mut redis::Connection, request: &mint_quote_proto::MintQuoteRequest) {
     let json = mint_quote_proto::json::JsonQuoteRequest::from_request(request).to_json();
     let pushed: redis::RedisResult<usize> = redis::Commands::rpush(con, "mint:quotes:create", json);

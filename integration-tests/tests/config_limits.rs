@@ -14,7 +14,7 @@ use std::time::Duration;
 use integration_tests as harness;
 use mint_quote_config::{Range, SharedConfig};
 use mint_server::app;
-use mint_server::config::{HttpSection, ListenerSection, MetricsSection, MintSection, Settings};
+use mint_server::config::{MintConfig, Settings};
 use pool_client::{PoolSettings, Share};
 
 const MINT: &str = include_str!("../../config/mint.toml");
@@ -49,13 +49,7 @@ fn at_end(text: &str, ranges: &[Range], end: End) -> String {
 }
 
 fn mint_ranges() -> Vec<Range> {
-    MintSection::RANGES
-        .iter()
-        .chain(&HttpSection::RANGES)
-        .chain(&MetricsSection::RANGES)
-        .chain(&ListenerSection::RANGES)
-        .copied()
-        .collect()
+    MintConfig::ranges()
 }
 
 /// Starts a mint and a pool client with every setting at `end`, and gets

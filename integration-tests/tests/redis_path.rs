@@ -97,7 +97,9 @@ async fn pushed_json_becomes_a_quote_and_bad_entries_are_dead_lettered() {
     // written: wait for it rather than expect it at once.
     let deadline = Instant::now() + harness::TIMEOUT;
     loop {
-        let processing: usize = con.llen("mint:quotes:create:processing").unwrap();
+        let processing: usize = con
+            .llen(harness::redis_server::processing_list(dir.path()))
+            .unwrap();
         if processing == 0 {
             break;
         }
@@ -160,13 +162,30 @@ async fn entries_left_in_processing_by_a_crash_are_made_at_the_next_start() {
     let keyset = keyset_of(&first);
     assert!(first.stop().await);
 
-    // As if a mint had popped this entry and died before making the quote.
+    // As if this mint had taken an entry and died before making its
+    // quote; and an entry an earlier version (one processing list for
+    // all) left.
     let mut con = redis.connection();
-    let json = JsonQuoteRequest::from_request(&harness::request(0, 9, &keyset)).to_json();
-    let _: usize = con.lpush("mint:quotes:create:processing", &json).unwrap();
+    for (amount, list) in [
+        (9, "mint:quotes:create:processing:east"),
+        (10, "mint:quotes:create:processing"),
+    ] {
+        let json = JsonQuoteRequest::from_request(&harness::request(0, amount, &keyset)).to_json();
+        let _: usize = con.lpush(list, &json).unwrap();
+    }
 
-    let url = redis.url();
-    let mint = harness::start_mint_with_redis(dir.path(), url).await;
+    let mint = harness::start_mint(dir.path(), |s| {
+        s.shared.redis.enabled = true;
+        s.shared.redis.url = redis.url();
+        s.mint.redis_consumer.name = Some("east".into());
+    })
+    .await;
+    wait_for_quotes(&mint, 2).await;
+    assert_eq!(
+        harness::http::sample(&mint.metrics.render(), "mint_quote_redis_requeued_total"),
+        2.0,
+        "both are counted as re-queued"
+    );
     wait_for_quotes(&mint, 1).await;
     assert!(mint.stop().await);
 }

@@ -65,6 +65,9 @@ pub enum StartError {
     /// A development key on a listener other machines can reach.
     #[error(transparent)]
     PublishedKey(#[from] Box<PublishedKeyRefusal>),
+    /// The mint's name as a Redis consumer cannot be had.
+    #[error(transparent)]
+    RedisConsumer(#[from] crate::redis_lease::NameError),
 }
 
 /// A started mint. Stop it with [`RunningMint::stop`].
@@ -303,11 +306,21 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     runtimes.push(http_runtime);
 
     if settings.shared.redis.enabled {
+        let consumer = &settings.mint.redis_consumer;
+        let name = crate::redis_lease::consumer_name(
+            consumer.name.as_deref(),
+            &settings.mint.mint.data_dir,
+        )?;
+        let identity = redis_consumer::ConsumerIdentity {
+            keys: crate::redis_lease::ConsumerKeys::new(&settings.shared.redis, &name),
+            lease: consumer.lease(),
+        };
         tasks.push(supervisor.spawn_on(
             &here,
             "the Redis consumer",
             redis_consumer::run(
                 settings.shared.redis.clone(),
+                identity,
                 issuer.clone(),
                 metrics.clone(),
                 keyset,

@@ -17,6 +17,7 @@ pub mod payment;
 mod quote_writer;
 pub mod quotes;
 pub mod redis_consumer;
+pub mod redis_lease;
 pub mod runtimes;
 pub mod session;
 mod summary;

@@ -148,6 +148,7 @@ pub struct MintMetrics {
     development_keys: Gauge,
     sessions_ended: Family<ReasonLabels, Counter>,
     redis_dead_letters: Counter,
+    redis_requeued: Counter,
 }
 
 impl Default for MintMetrics {
@@ -175,6 +176,7 @@ impl MintMetrics {
         let development_keys = Gauge::default();
         let sessions_ended = Family::<ReasonLabels, Counter>::default();
         let redis_dead_letters = Counter::default();
+        let redis_requeued = Counter::default();
         registry.register(
             "quotes_created",
             "Quotes created, by path",
@@ -235,6 +237,11 @@ impl MintMetrics {
             "Redis entries moved to the dead-letter list",
             redis_dead_letters.clone(),
         );
+        registry.register(
+            "redis_requeued",
+            "Redis entries put back on the list from a processing list: this mint's own at start, or a consumer's whose lease expired",
+            redis_requeued.clone(),
+        );
         MintMetrics {
             registry: Arc::new(registry),
             quotes_created,
@@ -249,6 +256,7 @@ impl MintMetrics {
             development_keys,
             sessions_ended,
             redis_dead_letters,
+            redis_requeued,
         }
     }
 
@@ -388,6 +396,11 @@ impl MintMetrics {
     /// A Redis entry was dead-lettered.
     pub fn dead_lettered(&self) {
         self.redis_dead_letters.inc();
+    }
+
+    /// `entries` Redis entries put back on the list.
+    pub fn redis_requeued(&self, entries: u64) {
+        self.redis_requeued.inc_by(entries);
     }
 
     /// The metrics in the Prometheus text format.

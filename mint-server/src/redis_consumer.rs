@@ -8,9 +8,11 @@
 //!   script of `LMOVE`s, atomic), and their quotes are created together,
 //!   so the quote writer commits them in one transaction; when the list is
 //!   empty, one blocking `BLMOVE` waits for the next entry.
-//! - **Crash-safe.** Each entry is moved onto a processing list and removed
-//!   from it only once its quote is stored (or it is dead-lettered); entries
-//!   a crash left there go back to the head of the list at the next start.
+//! - **Crash-safe.** Each entry is moved onto this mint's processing list
+//!   and removed from it only once its quote is stored (or it is
+//!   dead-lettered); entries a crash left there go back to the head of the
+//!   list at the next start, or, if the mint does not come back within its
+//!   lease, when another mint on the list notices ([`crate::redis_lease`]).
 //!   Repeats are harmless: quote creation is idempotent per share.
 //! - **Never dead-lettered for a passing failure.** A request the mint
 //!   cannot serve now (busy, database error) waits and is tried again, with
@@ -35,6 +37,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::metrics::{MintMetrics, Path};
 use crate::quotes::{QuoteError, QuoteIssuer};
+use crate::redis_lease::{self, ConsumerKeys};
 
 /// How long one `BLMOVE` waits for an entry; also how quickly the task
 /// notices shutdown and keyset changes while the list is empty.
@@ -58,15 +61,20 @@ end
 return moved
 "#;
 
-/// The list entries wait on while their quote is being made.
-pub fn processing_key(config: &RedisConfig) -> String {
-    format!("{}:processing", config.create_quote_prefix)
+/// This mint on the list: its keys, and how long its lease lasts.
+#[derive(Debug, Clone)]
+pub struct ConsumerIdentity {
+    /// Its processing list, lease and registry keys.
+    pub keys: ConsumerKeys,
+    /// How long its lease lasts unrenewed.
+    pub lease: Duration,
 }
 
 /// Runs the consumer until `shutdown`, reconnecting with backoff whenever
 /// Redis is unreachable. The Sv2 path does not depend on it.
 pub async fn run(
     config: RedisConfig,
+    identity: ConsumerIdentity,
     issuer: QuoteIssuer,
     metrics: MintMetrics,
     mut keyset: watch::Receiver<ActiveKeyset>,
@@ -75,6 +83,7 @@ pub async fn run(
     let mut backoff = Backoff::new(BACKOFF_FIRST, BACKOFF_MAX);
     let consumer = Consumer {
         config: &config,
+        identity: &identity,
         issuer: &issuer,
         metrics: &metrics,
         shutdown: &shutdown,
@@ -82,7 +91,7 @@ pub async fn run(
     while !shutdown.is_cancelled() {
         match connect(&config).await {
             Ok(mut con) => {
-                tracing::info!(url = %config.url, list = %config.create_quote_prefix, "redis consumer connected");
+                tracing::info!(url = %config.url, list = %config.create_quote_prefix, consumer = %identity.keys.name, "redis consumer connected");
                 backoff.reset();
                 warn_about_persistence(&mut con).await;
                 match consumer.consume(&mut con, &mut keyset).await {
@@ -180,6 +189,7 @@ struct Entry {
 
 struct Consumer<'a> {
     config: &'a RedisConfig,
+    identity: &'a ConsumerIdentity,
     issuer: &'a QuoteIssuer,
     metrics: &'a MintMetrics,
     shutdown: &'a CancellationToken,
@@ -191,7 +201,13 @@ impl Consumer<'_> {
         con: &mut MultiplexedConnection,
         keyset: &mut watch::Receiver<ActiveKeyset>,
     ) -> redis::RedisResult<()> {
+        // The lease first: a mint that holds one is not reaped while it
+        // puts back its own list.
+        redis_lease::renew(con, &self.identity.keys, self.identity.lease).await?;
         self.recover(con).await?;
+        // Renewed and reaping beside the work: a batch the database makes
+        // wait (retried for as long as it takes) must not cost the lease.
+        let _lease = LeaseTask::start(con.clone(), self.config, self.identity, self.metrics);
         let current = keyset.borrow_and_update().clone();
         publish_keyset(con, self.config, self.issuer, &current).await?;
         let take = redis::Script::new(TAKE_BATCH);
@@ -210,28 +226,33 @@ impl Consumer<'_> {
         }
     }
 
-    /// Entries a crash left in processing go back to the head of the list,
-    /// in their order, to be served first.
+    /// Entries a crash left in this mint's processing list (and in the
+    /// single one of earlier versions) go back to the head of the list, in
+    /// their order, to be served first.
     async fn recover(&self, con: &mut MultiplexedConnection) -> redis::RedisResult<()> {
-        let processing = processing_key(self.config);
-        let mut recovered = 0;
-        while con
-            .lmove::<_, _, Option<String>>(
-                &processing,
-                &self.config.create_quote_prefix,
-                Direction::Right,
-                Direction::Left,
-            )
-            .await?
-            .is_some()
-        {
-            recovered += 1;
-        }
-        if recovered > 0 {
-            tracing::warn!(
-                recovered,
-                "re-queued entries left in processing by an earlier run"
-            );
+        let keys = &self.identity.keys;
+        for processing in [keys.legacy_processing(), keys.processing.clone()] {
+            let mut recovered = 0;
+            while con
+                .lmove::<_, _, Option<String>>(
+                    &processing,
+                    &self.config.create_quote_prefix,
+                    Direction::Right,
+                    Direction::Left,
+                )
+                .await?
+                .is_some()
+            {
+                recovered += 1;
+            }
+            if recovered > 0 {
+                self.metrics.redis_requeued(recovered);
+                tracing::warn!(
+                    recovered,
+                    list = %processing,
+                    "re-queued entries left in processing by an earlier run"
+                );
+            }
         }
         Ok(())
     }
@@ -243,10 +264,10 @@ impl Consumer<'_> {
         con: &mut MultiplexedConnection,
         take: &redis::Script,
     ) -> redis::RedisResult<Vec<String>> {
-        let processing = processing_key(self.config);
+        let processing = &self.identity.keys.processing;
         let entries: Vec<String> = take
             .key(&self.config.create_quote_prefix)
-            .key(&processing)
+            .key(processing)
             .arg(BATCH)
             .invoke_async(con)
             .await?;
@@ -256,7 +277,7 @@ impl Consumer<'_> {
         let one: Option<String> = con
             .blmove(
                 &self.config.create_quote_prefix,
-                &processing,
+                processing,
                 Direction::Left,
                 Direction::Right,
                 POP_TIMEOUT.as_secs_f64(),
@@ -366,7 +387,7 @@ impl Consumer<'_> {
         if finished.is_empty() {
             return Ok(());
         }
-        let processing = processing_key(self.config);
+        let processing = &self.identity.keys.processing;
         let mut pipe = redis::pipe();
         pipe.atomic();
         for (raw, dead) in &finished {
@@ -381,9 +402,60 @@ impl Consumer<'_> {
                 .to_string();
                 pipe.lpush(&self.config.dead_letter_key, letter).ignore();
             }
-            pipe.lrem(&processing, 1, raw).ignore();
+            pipe.lrem(processing, 1, raw).ignore();
         }
         pipe.query_async::<()>(con).await
+    }
+}
+
+/// Renews the lease every third of it and puts back what dead consumers
+/// left; stops when dropped (the connection is lost or the consumer ends).
+struct LeaseTask(tokio::task::JoinHandle<()>);
+
+impl LeaseTask {
+    fn start(
+        mut con: MultiplexedConnection,
+        config: &RedisConfig,
+        identity: &ConsumerIdentity,
+        metrics: &MintMetrics,
+    ) -> Self {
+        let (config, identity, metrics) = (config.clone(), identity.clone(), metrics.clone());
+        LeaseTask(tokio::spawn(async move {
+            let mut ticker = tokio::time::interval(identity.lease / 3);
+            ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticker.tick().await;
+                match redis_lease::renew(&mut con, &identity.keys, identity.lease).await {
+                    Ok(true) => {}
+                    Ok(false) => tracing::warn!(
+                        consumer = %identity.keys.name,
+                        lease_ms = identity.lease.as_millis() as u64,
+                        "this mint's redis lease had lapsed: another mint may have re-queued its entries (harmless: one database, one quote per share); lease taken again"
+                    ),
+                    // The consumer notices a lost connection on its own.
+                    Err(e) => tracing::debug!(error = %e, "cannot renew the redis lease"),
+                }
+                match redis_lease::reap(&mut con, &config, &identity.keys).await {
+                    Ok(reaped) => {
+                        for (consumer, entries) in reaped {
+                            metrics.redis_requeued(entries);
+                            tracing::warn!(
+                                dead_consumer = %consumer,
+                                entries,
+                                "re-queued what a redis consumer whose lease expired left in processing"
+                            );
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "cannot look for dead redis consumers"),
+                }
+            }
+        }))
+    }
+}
+
+impl Drop for LeaseTask {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

@@ -13,7 +13,7 @@ use mint_quote_proto::{AuthorityKeypair, AuthorityPublicKey, AuthoritySecretKey,
 
 pub use sections::{
     DatabaseKind, HttpSection, ListenerSection, MetricsSection, MintConfig, MintSection,
-    PoolsSection, PostgresSection,
+    PoolsSection, PostgresSection, RedisConsumerSection,
 };
 
 /// Both files, checked and with keys parsed: everything the mint needs.
@@ -129,6 +129,16 @@ impl Settings {
         check_ranges(mint_path, &mint.metrics.ranges())?;
         check_ranges(mint_path, &mint.listener.ranges())?;
         check_ranges(mint_path, &mint.postgres.ranges())?;
+        check_ranges(mint_path, &mint.redis_consumer.ranges())?;
+        if let Some(name) = &mint.redis_consumer.name {
+            if !crate::redis_lease::valid_name(name) {
+                return Err(ConfigError::invalid(
+                    mint_path,
+                    "redis_consumer.name",
+                    crate::redis_lease::NameError::Invalid(name.clone()),
+                ));
+            }
+        }
         if mint.mint.database == DatabaseKind::Postgres {
             check_postgres_url(mint_path, &mint.postgres.url)?;
             // Each writer holds a connection; the HTTP API and the keyset
@@ -342,12 +352,7 @@ mod tests {
 
     /// Every numeric key of both files, with its documented range.
     fn all_ranges() -> Vec<(&'static str, mint_quote_config::Range)> {
-        let mint = MintSection::RANGES
-            .iter()
-            .chain(&HttpSection::RANGES)
-            .chain(&MetricsSection::RANGES)
-            .chain(&ListenerSection::RANGES)
-            .map(|r| ("mint", *r));
+        let mint = MintConfig::ranges().into_iter().map(|r| ("mint", r));
         let shared = SharedConfig::RANGES.iter().map(|r| ("shared", *r));
         mint.chain(shared).collect()
     }

@@ -28,6 +28,25 @@ pub struct MintConfig {
     /// `[postgres]`: the server, when `mint.database = "postgres"`.
     #[serde(default)]
     pub postgres: PostgresSection,
+    /// `[redis_consumer]`: this mint as one of the consumers of the Redis
+    /// list.
+    #[serde(default)]
+    pub redis_consumer: RedisConsumerSection,
+}
+
+impl MintConfig {
+    /// Every numeric key of the file, with its documented range.
+    pub fn ranges() -> Vec<Range> {
+        [
+            &MintSection::RANGES[..],
+            &HttpSection::RANGES,
+            &MetricsSection::RANGES,
+            &ListenerSection::RANGES,
+            &PostgresSection::RANGES,
+            &RedisConsumerSection::RANGES,
+        ]
+        .concat()
+    }
 }
 
 /// Which database holds the mint's state.
@@ -424,5 +443,44 @@ impl PostgresSection {
     /// How often the keysets are read from the database.
     pub fn keyset_refresh(&self) -> Duration {
         Duration::from_millis(self.keyset_refresh_ms)
+    }
+}
+
+/// `[redis_consumer]`: this mint as a consumer of the Redis list, which
+/// several mints (on one database) may share.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct RedisConsumerSection {
+    /// The mint's name on the list (its processing list and lease keys);
+    /// unset, the mint makes one at its first start and keeps it in
+    /// `data_dir/redis-consumer`. Unique among the mints of one list.
+    pub name: Option<String>,
+    /// How long the mint's lease lasts unrenewed, in ms (renewed every
+    /// third of it). Once it has expired, another mint on the list puts
+    /// back what this one held in processing.
+    pub lease_ms: u64,
+}
+
+impl Default for RedisConsumerSection {
+    fn default() -> Self {
+        RedisConsumerSection {
+            name: None,
+            lease_ms: 30_000,
+        }
+    }
+}
+
+impl RedisConsumerSection {
+    /// The documented range of every numeric key of `[redis_consumer]`.
+    pub const RANGES: [Range; 1] = [Range::new("redis_consumer.lease_ms", 1_000, 3_600_000)];
+
+    pub(super) fn ranges(&self) -> [(Range, u64); 1] {
+        let [lease] = Self::RANGES;
+        [(lease, self.lease_ms)]
+    }
+
+    /// The lease.
+    pub fn lease(&self) -> Duration {
+        Duration::from_millis(self.lease_ms)
     }
 }
