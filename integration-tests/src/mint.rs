@@ -95,8 +95,7 @@ pub fn dev_mint_key() -> AuthorityPublicKey {
 /// development pool, with the example file's limits and fast reconnects.
 pub fn client_config(address: &str) -> ClientConfig {
     ClientConfig {
-        mint_address: address.to_owned(),
-        mint_key: dev_mint_key(),
+        mints: vec![pool_client::MintEndpoint::new(address, dev_mint_key())],
         pool_keypair: dev_pool(),
         device_id: "test-pool".into(),
         transport: TransportConfig::default(),

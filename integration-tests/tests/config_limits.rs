@@ -246,6 +246,6 @@ async fn the_pool_warns_about_development_keys() {
 
     let mut config = harness::client_config("127.0.0.1:9");
     config.pool_keypair = mint_quote_proto::AuthorityKeypair::generate();
-    config.mint_key = mint_quote_proto::AuthorityKeypair::generate().public();
+    config.mints[0].key = mint_quote_proto::AuthorityKeypair::generate().public();
     assert!(config.published_keys().is_empty());
 }

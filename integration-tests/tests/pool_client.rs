@@ -162,7 +162,7 @@ async fn a_pinned_key_that_is_not_the_mints_is_refused_before_any_share_is_sent(
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let mut config = harness::client_config(&mint.sv2_addr.unwrap().to_string());
     let impostor = AuthorityKeypair::generate().public();
-    config.mint_key = impostor;
+    config.mints[0].key = impostor;
     let client = integration_tests::start_client(config);
     let keyset: KeysetId = "00ffffffffffffff".parse().unwrap();
     match client.request_quote(&share(&keyset, 1)).await {

@@ -10,6 +10,7 @@ use mint_quote_proto::AuthorityPublicKey;
 use serde::Deserialize;
 
 use crate::load::{load_toml, parse_toml, ConfigError};
+use crate::mints::{self, ConfiguredMint, MintEntry, MintSource, DEFAULT_MINT_ADDRESS};
 use crate::range::{check_ranges, Range};
 
 /// The whole shared file.
@@ -42,11 +43,17 @@ pub struct Sv2MessagingConfig {
     /// Whether the link is used. The mint listens and the pool connects only
     /// when this is true.
     pub enabled: bool,
-    /// `host:port` the mint listens on and the pool connects to.
-    pub mint_address: String,
-    /// The mint's authority public key (Sv2 base58check form). The pool pins
-    /// it; the mint checks that its secret key matches it.
+    /// `host:port` the mint listens on and the pool connects to, when the
+    /// pool uses one mint; absent, [`DEFAULT_MINT_ADDRESS`] (unless
+    /// `mints` is given). Read both forms through [`Self::endpoints`].
+    pub mint_address: Option<String>,
+    /// The mint's authority public key (Sv2 base58check form), when the
+    /// pool uses one mint. The pool pins it; the mint checks that its
+    /// secret key matches it.
     pub mint_authority_pubkey: Option<String>,
+    /// `[[sv2_messaging.mints]]`: several mints, each with its address and
+    /// key, instead of `mint_address` and `mint_authority_pubkey`.
+    pub mints: Option<Vec<MintEntry>>,
     /// Largest frame payload either side accepts, in bytes.
     pub max_payload_len: usize,
     /// Time allowed for the Noise handshake and the connection setup, in ms.
@@ -76,8 +83,9 @@ impl Default for Sv2MessagingConfig {
     fn default() -> Self {
         Sv2MessagingConfig {
             enabled: true,
-            mint_address: "127.0.0.1:34260".into(),
+            mint_address: None,
             mint_authority_pubkey: None,
+            mints: None,
             max_payload_len: DEFAULT_MAX_PAYLOAD_LEN,
             handshake_timeout_ms: 10_000,
             request_deadline_ms: 30_000,
@@ -152,16 +160,51 @@ impl Sv2MessagingConfig {
         Duration::from_millis(self.request_deadline_ms)
     }
 
-    /// The parsed authority key, if one is configured.
+    /// The parsed `mint_authority_pubkey` (the single form), if given.
     pub fn mint_key(&self, path: &Path) -> Result<Option<AuthorityPublicKey>, ConfigError> {
+        let key = MintSource::Single.pubkey_key();
         self.mint_authority_pubkey
             .as_deref()
-            .map(|s| {
-                s.parse().map_err(|e| {
-                    ConfigError::invalid(path, "sv2_messaging.mint_authority_pubkey", e)
-                })
-            })
+            .map(|text| mints::parse_key(path, &key, text))
             .transpose()
+    }
+
+    /// Every mint of the file, in the order written, whichever form names
+    /// them: the one of `mint_address` and `mint_authority_pubkey`, or
+    /// the entries of `[[sv2_messaging.mints]]`. Refuses both forms at
+    /// once, an empty or too long list, an empty or repeated address and
+    /// a key that does not parse, naming `path` and the key.
+    pub fn endpoints(&self, path: &Path) -> Result<Vec<ConfiguredMint>, ConfigError> {
+        let Some(entries) = &self.mints else {
+            let address = self.mint_address.as_deref().unwrap_or(DEFAULT_MINT_ADDRESS);
+            if address.trim().is_empty() {
+                return Err(ConfigError::invalid(
+                    path,
+                    MintSource::Single.address_key(),
+                    "must not be empty",
+                ));
+            }
+            return Ok(vec![ConfiguredMint {
+                address: address.to_owned(),
+                authority_pubkey: self.mint_key(path)?,
+                source: MintSource::Single,
+            }]);
+        };
+        let single = [
+            ("mint_address", self.mint_address.is_some()),
+            (
+                "mint_authority_pubkey",
+                self.mint_authority_pubkey.is_some(),
+            ),
+        ];
+        if let Some((given, _)) = single.iter().find(|(_, given)| *given) {
+            return Err(ConfigError::invalid(
+                path,
+                format!("sv2_messaging.{given}"),
+                "is given together with [[sv2_messaging.mints]]: name one mint with mint_address and mint_authority_pubkey, or several with [[sv2_messaging.mints]] tables (address and authority_pubkey each), not both",
+            ));
+        }
+        mints::resolve_list(path, entries)
     }
 }
 
@@ -213,14 +256,7 @@ impl SharedConfig {
 
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
         let s = &self.sv2_messaging;
-        if s.mint_address.trim().is_empty() {
-            return Err(ConfigError::invalid(
-                path,
-                "sv2_messaging.mint_address",
-                "must not be empty",
-            ));
-        }
-        s.mint_key(path)?;
+        s.endpoints(path)?;
         check_ranges(path, &s.ranges())?;
         if s.keepalive_timeout_ms < 3 * s.keepalive_interval_ms {
             return Err(ConfigError::invalid(
@@ -291,7 +327,15 @@ mod tests {
     #[test]
     fn an_empty_file_gives_working_defaults() {
         let config = parse("").unwrap();
-        assert_eq!(config.sv2_messaging.mint_address, "127.0.0.1:34260");
+        let endpoints = config.sv2_messaging.endpoints(Path::new("x")).unwrap();
+        assert_eq!(
+            endpoints,
+            vec![ConfiguredMint {
+                address: "127.0.0.1:34260".into(),
+                authority_pubkey: None,
+                source: MintSource::Single,
+            }]
+        );
         assert!(!config.redis.enabled);
     }
 

@@ -1,5 +1,5 @@
-//! [`MintQuoteClient`]: the pool's persistent connection to the mint, and
-//! the outbox behind it.
+//! [`MintQuoteClient`]: the pool's persistent connections to its mints,
+//! and the outbox behind them.
 //!
 //! The pool calls [`MintQuoteClient::request_quote`] once per accepted
 //! share. The share is stored in the outbox first; then the call waits for
@@ -9,6 +9,14 @@
 //! an answer the caller did not wait for comes through
 //! [`MintQuoteClient::next_settled`]. Every share the client takes ends,
 //! for the pool, in exactly one quote or one definite refusal.
+//!
+//! With several mints ([`ClientConfig::mints`]) the client keeps one
+//! authenticated connection to each and sends each share to the healthy
+//! mint with the fewest requests in flight (ties in turn). When a mint's
+//! connection dies, its unanswered shares go at once to the other healthy
+//! mints, oldest first; a mint that answers `shutting-down` gets no more
+//! shares on that connection. [`MintQuoteClient::stats`] gives the totals
+//! and each mint's part ([`crate::stats::EndpointSnapshot`]).
 
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -58,7 +66,7 @@ impl MintQuoteClient {
         }
         let config = Arc::new(config);
         let (outbox, records) = Outbox::open(&config.outbox)?;
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(Stats::new(config.mints.iter().map(|m| m.address.clone())));
         let now = Instant::now();
         let mut machine = Machine::new(
             Limits {
@@ -69,7 +77,7 @@ impl MintQuoteClient {
                 reconnect_initial: config.reconnect_initial,
                 reconnect_max: config.reconnect_max,
             },
-            1,
+            config.mints.len(),
             stats.clone(),
             now,
         );
@@ -227,12 +235,12 @@ impl MintQuoteClient {
         keyset
     }
 
-    /// Whether the connection is up now.
+    /// Whether a connection (to any mint) is up now.
     pub fn is_connected(&self) -> bool {
         *self.connected.borrow()
     }
 
-    /// Waits up to `timeout` for the connection to be up.
+    /// Waits up to `timeout` for a connection (to any mint) to be up.
     pub async fn wait_connected(&self, timeout: Duration) -> bool {
         let mut connected = self.connected.clone();
         let up = tokio::time::timeout(timeout, connected.wait_for(|c| *c)).await;
@@ -245,7 +253,8 @@ impl MintQuoteClient {
         self.failed.borrow().clone()
     }
 
-    /// The client's counters now.
+    /// The client's counters now: totals, and each mint's in
+    /// [`StatsSnapshot::endpoints`].
     pub fn stats(&self) -> StatsSnapshot {
         let mut snapshot = self.stats.snapshot();
         snapshot.in_flight = self.gauges.in_flight.load(Ordering::Relaxed);

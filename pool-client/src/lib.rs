@@ -1,7 +1,8 @@
 //! What a mining pool embeds to get paid mint quotes for its shares.
 //!
 //! [`MintQuoteClient`] keeps a persistent, self-healing Noise Sv2
-//! connection to the mint, matches answers to requests by `request_id`, and
+//! connection to the mint (or to each of several mints, failing over
+//! between them), matches answers to requests by `request_id`, and
 //! holds every share in a durable outbox until the mint has answered it:
 //! each share ends, for the pool, in one quote or one definite refusal,
 //! whatever fails meanwhile (see [`client`]). [`RedisPusher`] keeps the
@@ -28,7 +29,7 @@ pub mod share;
 pub mod stats;
 
 pub use client::MintQuoteClient;
-pub use config::ClientConfig;
+pub use config::{ClientConfig, MintEndpoint};
 pub use dispatch::{DispatchOutcome, Dispatcher};
 pub use error::{PendingReason, QuoteError};
 pub use outbox::{OutboxConfig, OutboxError};
@@ -36,4 +37,4 @@ pub use redis_path::{RedisPathError, RedisPusher};
 pub use settings::PoolSettings;
 pub use settled::{Outcome, Refusal, Settled};
 pub use share::{Quote, Share};
-pub use stats::StatsSnapshot;
+pub use stats::{EndpointSnapshot, StatsSnapshot};

@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, MintEndpoint};
 use crate::error::PendingReason;
 use crate::machine::{Action, Failure, Machine, Reply, SendItem};
 use crate::outbox::Outbox;
@@ -65,6 +65,13 @@ enum Event {
         message: Message,
     },
     Closed {
+        endpoint: usize,
+        generation: u64,
+        reason: String,
+    },
+    /// A write failed; the reader goes on until the end of what the mint
+    /// sent.
+    WriteFailed {
         endpoint: usize,
         generation: u64,
         reason: String,
@@ -117,7 +124,7 @@ impl Link {
     ) -> Self {
         let (events_tx, events) = mpsc::channel(config.max_in_flight + 64);
         Link {
-            connections: vec![None],
+            connections: config.mints.iter().map(|_| None).collect(),
             config,
             machine,
             commands,
@@ -141,6 +148,7 @@ impl Link {
                 .gauges
                 .outstanding
                 .store(self.machine.outstanding() as u64, Ordering::Relaxed);
+            self.machine.publish_gauges();
             fail::fail_point!("pool-link");
             let wake = self.machine.next_wakeup();
             tokio::select! {
@@ -177,7 +185,7 @@ impl Link {
                 generation,
                 halves,
             } => {
-                tracing::info!(mint = %self.config.mint_address, outstanding = self.machine.outstanding(), "connected to the mint");
+                tracing::info!(mint = %self.address(endpoint), outstanding = self.machine.outstanding(), "connected to the mint");
                 let (reader, writer) = *halves;
                 let (outbound, outbox) = mpsc::channel(self.config.max_in_flight + 64);
                 let events = self.events_tx.clone();
@@ -198,7 +206,7 @@ impl Link {
                 failure,
             } => {
                 let reason = failure.reason();
-                tracing::warn!(mint = %self.config.mint_address, %reason, "cannot reach the mint");
+                tracing::warn!(mint = %self.address(endpoint), %reason, "cannot reach the mint");
                 self.machine
                     .connect_failed(endpoint, generation, failure, now);
             }
@@ -213,14 +221,30 @@ impl Link {
                 reason,
             } => {
                 if self.is_current(endpoint, generation) {
-                    tracing::warn!(mint = %self.config.mint_address, %reason, outstanding = self.machine.outstanding(), "connection to the mint lost");
+                    tracing::warn!(mint = %self.address(endpoint), %reason, outstanding = self.machine.outstanding(), "connection to the mint lost");
                     if let Some(old) = self.slot(endpoint).take() {
                         old.abort();
                     }
                 }
                 self.machine.closed(endpoint, generation, reason, now);
             }
+            Event::WriteFailed {
+                endpoint,
+                generation,
+                reason,
+            } => {
+                tracing::warn!(mint = %self.address(endpoint), %reason, outstanding = self.machine.outstanding(), "cannot write to the mint; reading its last answers");
+                self.machine.write_failed(endpoint, generation, reason, now);
+            }
         }
+    }
+
+    /// Mint `endpoint`'s address, for logs.
+    fn address(&self, endpoint: usize) -> &str {
+        self.config
+            .mints
+            .get(endpoint)
+            .map_or("(no such mint)", |m| m.address.as_str())
     }
 
     fn slot(&mut self, endpoint: usize) -> &mut Option<Connection> {
@@ -256,7 +280,7 @@ impl Link {
                 endpoint,
                 generation,
             } => {
-                tracing::debug!(mint = %self.config.mint_address, generation, "connecting to the mint");
+                tracing::debug!(mint = %self.address(endpoint), generation, "connecting to the mint");
                 tokio::spawn(connect(
                     self.config.clone(),
                     endpoint,
@@ -284,11 +308,9 @@ impl Link {
                     _ => false,
                 };
                 if !sent && self.is_current(endpoint, generation) {
-                    // The writer is gone or hopelessly behind.
-                    if let Some(old) = self.slot(endpoint).take() {
-                        old.abort();
-                    }
-                    self.machine.closed(
+                    // The writer is gone or hopelessly behind; the reader
+                    // may still have answers to deliver.
+                    self.machine.write_failed(
                         endpoint,
                         generation,
                         "the connection's writer stopped".into(),
@@ -338,15 +360,22 @@ type Halves = (
     FrameWriter<WriteHalf<TcpStream>>,
 );
 
-/// TCP, Noise (pinning the mint key) and setup, under the configured
-/// timeouts; the outcome is reported to the link.
+/// TCP, Noise (pinning the mint key) and setup with mint `endpoint`,
+/// under the configured timeouts; the outcome is reported to the link.
 async fn connect(
     config: Arc<ClientConfig>,
     endpoint: usize,
     generation: u64,
     events: mpsc::Sender<Event>,
 ) {
-    let event = match open(&config).await {
+    let opened = match config.mints.get(endpoint) {
+        Some(mint) => open(&config, mint).await,
+        None => Err(Failure::Transient(format!(
+            "no mint {endpoint} in the configuration (ClientConfig::mints has {})",
+            config.mints.len()
+        ))),
+    };
+    let event = match opened {
         Ok(halves) => Event::Connected {
             endpoint,
             generation,
@@ -361,10 +390,10 @@ async fn connect(
     let _ = events.send(event).await;
 }
 
-async fn open(config: &ClientConfig) -> Result<Halves, Failure> {
+async fn open(config: &ClientConfig, mint: &MintEndpoint) -> Result<Halves, Failure> {
     let transient = |reason: String| Failure::Transient(reason);
     let timeout = config.transport.handshake_timeout;
-    let stream = tokio::time::timeout(timeout, TcpStream::connect(&config.mint_address))
+    let stream = tokio::time::timeout(timeout, TcpStream::connect(&mint.address))
         .await
         .map_err(|_| transient(format!("TCP connect timed out after {timeout:?}")))?
         .map_err(|e| transient(format!("TCP connect: {e}")))?;
@@ -382,15 +411,15 @@ async fn open(config: &ClientConfig) -> Result<Halves, Failure> {
         }
         other => transient(other.to_string()),
     };
-    let (mut reader, mut writer) = transport::connect(stream, &config.mint_key, &config.transport)
+    let (mut reader, mut writer) = transport::connect(stream, &mint.key, &config.transport)
         .await
         .map_err(|e| classify(SetupError::Transport(e)))?;
-    let (host, port) = match config.mint_address.rsplit_once(':') {
+    let (host, port) = match mint.address.rsplit_once(':') {
         Some((host, port)) => (host.to_owned(), port.parse().unwrap_or(0)),
-        None => (config.mint_address.clone(), 0),
+        None => (mint.address.clone(), 0),
     };
     let setup = InitiatorSetup {
-        mint_key: config.mint_key,
+        mint_key: mint.key,
         pool_keypair: config.pool_keypair,
         endpoint_host: host,
         endpoint_port: port,
@@ -455,7 +484,7 @@ async fn write_loop(
         };
         if let Err(e) = written {
             let _ = events
-                .send(Event::Closed {
+                .send(Event::WriteFailed {
                     endpoint,
                     generation,
                     reason: format!("write failed: {e}"),

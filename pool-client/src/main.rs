@@ -403,6 +403,9 @@ async fn load(settings: PoolSettings, args: LoadArgs) -> anyhow::Result<()> {
         for (kind, n) in &summary.errors {
             println!("  {kind}: {n}");
         }
+        for endpoint in &summary.client.endpoints {
+            println!("{endpoint}");
+        }
     }
     if summary.failed > 0 {
         std::process::exit(1);

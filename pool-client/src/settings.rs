@@ -9,7 +9,7 @@ use mint_quote_proto::transport::TransportConfig;
 use mint_quote_proto::{AuthorityKeypair, AuthoritySecretKey};
 use serde::Deserialize;
 
-use crate::config::ClientConfig;
+use crate::config::{ClientConfig, MintEndpoint};
 use crate::outbox::OutboxConfig;
 
 /// The pool-only file (default `config/pool-secret.toml`).
@@ -102,16 +102,26 @@ impl PoolSettings {
         };
         let s = &shared.sv2_messaging;
         let client = if s.enabled {
-            let mint_key = s.mint_key(shared_path)?.ok_or_else(|| {
-                ConfigError::invalid(
-                    shared_path,
-                    "sv2_messaging.mint_authority_pubkey",
-                    "is required when sv2_messaging is enabled: the pool must pin the mint's key",
-                )
-            })?;
+            let mints = s
+                .endpoints(shared_path)?
+                .into_iter()
+                .map(|mint| {
+                    let key = mint.authority_pubkey.ok_or_else(|| {
+                        ConfigError::invalid(
+                            shared_path,
+                            mint.source.pubkey_key(),
+                            "is required when sv2_messaging is enabled: the pool must pin the mint's key",
+                        )
+                    })?;
+                    Ok(MintEndpoint {
+                        address: mint.address,
+                        key,
+                        key_setting: mint.source.pubkey_key(),
+                    })
+                })
+                .collect::<Result<Vec<_>, ConfigError>>()?;
             Some(ClientConfig {
-                mint_address: s.mint_address.clone(),
-                mint_key,
+                mints,
                 pool_keypair,
                 device_id: secret.device_id.clone(),
                 transport: TransportConfig {
@@ -157,11 +167,72 @@ mod tests {
         let (shared, secret) = example();
         let settings = PoolSettings::load(&shared, &secret).unwrap();
         let client = settings.client.unwrap();
-        assert_eq!(client.mint_address, "127.0.0.1:34260");
+        assert_eq!(
+            client.mints,
+            vec![MintEndpoint::new(
+                "127.0.0.1:34260",
+                "9c4bxJEboZ4MMTTR5jV215CuDvF1hRETxPnPuUGFo2ngVorRQE2"
+                    .parse()
+                    .unwrap()
+            )]
+        );
         assert_eq!(client.max_in_flight, 1024);
         assert_eq!(
             settings.pool_keypair.public().to_string(),
             "9bexoMCsYDZNYbRdePtd6L64mPHuMy3JSi7aXzWtrxrNuJPR9Lf"
+        );
+    }
+
+    #[test]
+    fn several_mints_configure_one_endpoint_each_with_its_own_key() {
+        let (shared, secret) = example();
+        let text = std::fs::read_to_string(&shared).unwrap();
+        let single: String = text
+            .lines()
+            .filter(|l| !l.starts_with("mint_address") && !l.starts_with("mint_authority_pubkey"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let other = AuthorityKeypair::generate().public();
+        let dev = "9c4bxJEboZ4MMTTR5jV215CuDvF1hRETxPnPuUGFo2ngVorRQE2";
+        let several = format!(
+            "{single}[[sv2_messaging.mints]]\naddress = \"10.0.0.1:34260\"\nauthority_pubkey = \"{other}\"\n\
+             [[sv2_messaging.mints]]\naddress = \"10.0.0.2:34260\"\nauthority_pubkey = \"{dev}\"\n"
+        );
+        let dir = tempfile_dir();
+        let path = dir.join("several.toml");
+        std::fs::write(&path, several).unwrap();
+        let client = PoolSettings::load(&path, &secret).unwrap().client.unwrap();
+        let mints: Vec<(&str, String, &str)> = client
+            .mints
+            .iter()
+            .map(|m| {
+                (
+                    m.address.as_str(),
+                    m.key.to_string(),
+                    m.key_setting.as_str(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            mints,
+            vec![
+                (
+                    "10.0.0.1:34260",
+                    other.to_string(),
+                    "sv2_messaging.mints[0].authority_pubkey"
+                ),
+                (
+                    "10.0.0.2:34260",
+                    dev.to_owned(),
+                    "sv2_messaging.mints[1].authority_pubkey"
+                ),
+            ]
+        );
+        // The development key is reported under the entry that holds it.
+        let published: Vec<String> = client.published_keys().into_iter().map(|u| u.key).collect();
+        assert_eq!(
+            published,
+            vec!["pool_secret_key", "sv2_messaging.mints[1].authority_pubkey"]
         );
     }
 

@@ -1,6 +1,7 @@
 //! `config/mint.toml`: what only the mint knows, and [`Settings`], both
 //! files checked together.
 
+mod listen;
 mod sections;
 
 use std::net::SocketAddr;
@@ -68,19 +69,12 @@ impl Settings {
             .parse()
             .map_err(|e| ConfigError::invalid(mint_path, "mint.authority_secret_key", e))?;
         let keypair = AuthorityKeypair::from_secret(secret);
-        if let Some(public) = shared.sv2_messaging.mint_key(shared_path)? {
-            if public != keypair.public() {
-                return Err(ConfigError::invalid(
-                    shared_path,
-                    "sv2_messaging.mint_authority_pubkey",
-                    format!(
-                        "{public} is not the public key of mint.authority_secret_key in {} (that is {})",
-                        mint_path.display(),
-                        keypair.public()
-                    ),
-                ));
-            }
-        }
+        let sv2_listen = listen::own_sv2_listen(
+            &shared.sv2_messaging,
+            shared_path,
+            &keypair.public(),
+            mint_path,
+        )?;
         let allowed_pools = mint
             .pools
             .allowed
@@ -155,11 +149,6 @@ impl Settings {
                 ));
             }
         }
-        let sv2_listen = parse_addr(
-            shared_path,
-            "sv2_messaging.mint_address",
-            &shared.sv2_messaging.mint_address,
-        )?;
         let http_listen = if mint.http.enabled {
             Some(parse_addr(mint_path, "http.listen", &mint.http.listen)?)
         } else {
@@ -216,8 +205,13 @@ impl Settings {
     /// not loopback, the unspecified address included).
     fn public_listeners(&self) -> Vec<(&'static str, SocketAddr)> {
         let mut listeners = Vec::new();
-        if self.shared.sv2_messaging.enabled && !self.sv2_listen.ip().is_loopback() {
-            listeners.push(("sv2_messaging.mint_address", self.sv2_listen));
+        let s = &self.shared.sv2_messaging;
+        if s.enabled && !self.sv2_listen.ip().is_loopback() {
+            let setting = match s.mints {
+                Some(_) => "sv2_messaging.mints",
+                None => "sv2_messaging.mint_address",
+            };
+            listeners.push((setting, self.sv2_listen));
         }
         if let Some(addr) = self.http_listen.filter(|a| !a.ip().is_loopback()) {
             listeners.push(("http.listen", addr));

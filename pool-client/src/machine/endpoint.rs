@@ -27,8 +27,12 @@ pub(crate) struct Up {
     pub(crate) last_received: Instant,
     /// The nonce of the `Ping` waiting for its `Pong`.
     pub(crate) ping: Option<u64>,
-    /// The mint said it is shutting down: nothing more is sent on it.
+    /// The mint said it is shutting down, or a write failed: nothing more
+    /// is sent on it.
     pub(crate) draining: bool,
+    /// A write failed: the instant the connection is dropped (unless its
+    /// reader reaches the end first), and why.
+    pub(crate) give_up: Option<(Instant, String)>,
 }
 
 /// One mint endpoint.
@@ -76,6 +80,7 @@ impl Endpoint {
             last_received: now,
             ping: None,
             draining: false,
+            give_up: None,
         });
         reconnect
     }
@@ -110,6 +115,14 @@ impl Endpoint {
         match &mut self.link {
             Link::Up(up) => Some(up),
             _ => None,
+        }
+    }
+
+    /// Requests on its connection now.
+    pub(crate) fn in_flight(&self) -> usize {
+        match &self.link {
+            Link::Up(up) => up.in_flight.len(),
+            _ => 0,
         }
     }
 

@@ -12,17 +12,24 @@
 //!   tells the caller "pending", and the answer, when it comes, settles the
 //!   share through the outbox and [`crate::Settled`];
 //! - a connection lost (closed, or silent for `keepalive_timeout`) gives its
-//!   unanswered shares back to be sent again, oldest first;
+//!   unanswered shares back to be sent again, oldest first; one on which a
+//!   write failed first gets a moment to deliver the answers already sent;
 //! - the retry policy is the protocol's ([`mint_quote_proto::Retry`]):
 //!   `mint-busy` and `internal-error` are sent again after a backoff,
 //!   `shutting-down` moves the share off that connection at once, other
 //!   codes are final;
-//! - shares go to the mint with the fewest in flight, at most
-//!   `max_in_flight` each.
+//! - shares go to a healthy mint (connected, not draining) with the
+//!   fewest in flight, at most `max_in_flight` each; ties go round robin
+//!   (see [`Machine::pump`] for why);
+//! - a mint that dies gives its unanswered shares back at once, and they
+//!   go to the other healthy mints, oldest first; a mint that refuses
+//!   this pool for good (a wrong key) holds no share and, while another
+//!   mint serves, tells no caller anything.
 
 mod endpoint;
 mod shares;
 
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use mint_quote_proto::{ActiveKeyset, Backoff, Message, MintQuoteResponse, Ping, Pong, Retry};
@@ -43,6 +50,11 @@ pub(crate) type Reply = oneshot::Sender<Result<Quote, QuoteError>>;
 /// for (or failed internally on).
 const RETRY_FIRST: Duration = Duration::from_millis(50);
 const RETRY_MAX: Duration = Duration::from_secs(5);
+
+/// After a write fails, how long the connection's reader may go on
+/// delivering answers already on their way before the connection is
+/// dropped (it is dropped sooner when the reader reaches the end).
+const WRITE_FAILED_GRACE: Duration = Duration::from_secs(1);
 
 /// The machine's limits.
 #[derive(Debug, Clone, Copy)]
@@ -112,6 +124,7 @@ enum Due {
     Connect,
     Ping(u64),
     Dead(u64, Duration),
+    GiveUp(u64, String),
 }
 
 /// The state of the client.
@@ -123,6 +136,8 @@ pub(crate) struct Machine {
     stats: std::sync::Arc<Stats>,
     next_nonce: u64,
     any_up: bool,
+    /// Where the round robin among equally loaded mints starts next.
+    next_turn: usize,
 }
 
 impl Machine {
@@ -149,6 +164,7 @@ impl Machine {
             stats,
             next_nonce: 1,
             any_up: false,
+            next_turn: 0,
         }
     }
 
@@ -164,13 +180,18 @@ impl Machine {
 
     /// Requests on the wire now.
     pub(crate) fn in_flight(&self) -> usize {
-        self.endpoints
-            .iter()
-            .map(|e| match &e.link {
-                Link::Up(up) => up.in_flight.len(),
-                _ => 0,
-            })
-            .sum()
+        self.endpoints.iter().map(Endpoint::in_flight).sum()
+    }
+
+    /// Sets each mint's gauges (connected, in flight) in the stats.
+    pub(crate) fn publish_gauges(&self) {
+        for (e, counters) in self.endpoints.iter().zip(&self.stats.endpoints) {
+            let up = matches!(e.link, Link::Up(_));
+            counters.connected.store(up, Ordering::Relaxed);
+            counters
+                .in_flight
+                .store(e.in_flight() as u64, Ordering::Relaxed);
+        }
     }
 
     fn add(&mut self, seq: u64, share: Share, caller: Option<(Reply, Instant)>) {
@@ -211,6 +232,13 @@ impl Machine {
             .filter(|e| e.is_current(generation))
     }
 
+    /// Connection `generation` of `endpoint`, if it is the current one and
+    /// up.
+    fn current_up(&mut self, endpoint: usize, generation: u64) -> Option<&mut endpoint::Up> {
+        self.current(endpoint, generation)
+            .and_then(|e| e.up_state())
+    }
+
     /// A share the outbox held from an earlier run: sent again, its
     /// outcome settled through the pool's settled queue.
     pub(crate) fn restore(&mut self, seq: u64, share: Share, now: Instant) {
@@ -244,6 +272,9 @@ impl Machine {
         };
         if e.up(generation, now) {
             Stats::bump(&self.stats.reconnects);
+            if let Some(counters) = self.stats.endpoint(endpoint) {
+                Stats::bump(&counters.reconnects);
+            }
         }
         self.note_connected();
         self.pump(now);
@@ -261,9 +292,13 @@ impl Machine {
         let Some(e) = self.current(endpoint, generation) else {
             return;
         };
-        e.down(now, reason);
+        e.down(now, reason.clone());
+        let fatal = matches!(failure, Failure::Fatal(_));
         if let Failure::Fatal(reason) = failure {
             e.fatal = Some(reason);
+        }
+        self.note_error(endpoint, &reason);
+        if fatal {
             // Nothing will work until an operator fixes the keys: callers
             // learn it now rather than at their deadline.
             if let Some(reason) = self.refused_everywhere() {
@@ -286,12 +321,49 @@ impl Machine {
             return;
         };
         // Counted as resent when each goes out again.
-        let lost = e.down(now, reason);
+        let lost = e.down(now, reason.clone());
+        self.note_error(endpoint, &reason);
         for seq in lost {
             self.shares.make_ready(seq);
         }
         self.note_connected();
         self.pump(now);
+    }
+
+    /// Records in `endpoint`'s stats why it went down.
+    fn note_error(&self, endpoint: usize, reason: &str) {
+        if let Some(counters) = self.stats.endpoint(endpoint) {
+            counters.set_last_error(reason);
+        }
+    }
+
+    /// Writing on connection `generation` of `endpoint` failed. Nothing
+    /// more is sent on it, but it is not dropped at once: answers the mint
+    /// sent before may still be unread. A mint that stops answers what it
+    /// has read and closes; the pool's next write then fails while those
+    /// answers wait in the socket, and dropping the connection would throw
+    /// them away and send their shares again, to another mint. The reader
+    /// gets [`WRITE_FAILED_GRACE`] to deliver them; the connection closes
+    /// when it reaches the end, or then.
+    pub(crate) fn write_failed(
+        &mut self,
+        endpoint: usize,
+        generation: u64,
+        reason: String,
+        now: Instant,
+    ) {
+        let Some(up) = self.current_up(endpoint, generation) else {
+            return;
+        };
+        if up.in_flight.is_empty() {
+            // No answer to wait for.
+            self.drop_connection(endpoint, generation, reason, now);
+            return;
+        }
+        up.draining = true;
+        if up.give_up.is_none() {
+            up.give_up = Some((now + WRITE_FAILED_GRACE, reason));
+        }
     }
 
     /// The machine gives up connection `generation` of `endpoint` itself:
@@ -312,10 +384,7 @@ impl Machine {
         message: Message,
         now: Instant,
     ) {
-        let Some(up) = self
-            .current(endpoint, generation)
-            .and_then(|e| e.up_state())
-        else {
+        let Some(up) = self.current_up(endpoint, generation) else {
             return;
         };
         up.last_received = now;
@@ -416,6 +485,9 @@ impl Machine {
         }
         self.leave_connection(endpoint, seq);
         Stats::bump(&self.stats.answered);
+        if let Some(counters) = self.stats.endpoint(endpoint) {
+            Stats::bump(&counters.answered);
+        }
         self.settle(seq, Ok(Quote::from(response)));
     }
 
@@ -462,19 +534,37 @@ impl Machine {
         }
     }
 
-    /// Writes ready shares on the connections with room, fewest in flight
-    /// first, oldest share first.
+    /// Writes ready shares, oldest first, on the connections with room.
+    ///
+    /// The policy: among the healthy mints (connected, not draining, under
+    /// `max_in_flight`), the one with the fewest requests in flight; among
+    /// those equally loaded, the next in turn after the last one chosen.
+    ///
+    /// Fewest in flight sends work where it is done soonest: a mint that
+    /// answers slowly (a busy database, a long link) keeps more requests in
+    /// flight and so gets fewer new ones, without the client measuring
+    /// latency, and a dead mint holds none. Ties matter whenever the pool
+    /// is not busy: each share is answered before the next arrives, every
+    /// mint has none in flight, and breaking ties by index would send
+    /// everything to the first mint and leave the others idle standbys
+    /// whose faults show only at failover. Round robin spreads that load
+    /// over every mint instead, so every connection carries shares all the
+    /// time and each mint's database takes its part of the writes.
     fn pump(&mut self, _now: Instant) {
         while self.shares.has_ready() {
-            let best = self
-                .endpoints
-                .iter()
-                .enumerate()
-                .filter_map(|(i, e)| e.room(self.limits.max_in_flight).map(|n| (n, i)))
-                .min();
+            let count = self.endpoints.len();
+            let best = (0..count)
+                .map(|k| (self.next_turn + k) % count)
+                .filter_map(|i| {
+                    self.endpoints[i]
+                        .room(self.limits.max_in_flight)
+                        .map(|n| (n, i))
+                })
+                .min_by_key(|(n, _)| *n);
             let Some((_, endpoint)) = best else {
                 return;
             };
+            self.next_turn = (endpoint + 1) % count;
             let Some(seq) = self.shares.pop_ready() else {
                 return;
             };
@@ -493,6 +583,9 @@ impl Machine {
             }
             entry.ever_sent = true;
             Stats::bump(&self.stats.sent);
+            if let Some(counters) = self.stats.endpoint(endpoint) {
+                Stats::bump(&counters.sent);
+            }
             self.actions.push(Action::Send {
                 endpoint,
                 generation,
@@ -527,6 +620,9 @@ impl Machine {
                         message: SendItem::Message(Message::Ping(Ping { nonce })),
                     });
                 }
+                Due::GiveUp(generation, reason) => {
+                    self.drop_connection(endpoint, generation, reason, now);
+                }
                 Due::Dead(generation, silent) => {
                     Stats::bump(&self.stats.dead_connections);
                     tracing::warn!(
@@ -558,6 +654,14 @@ impl Machine {
         match &self.endpoints[endpoint].link {
             Link::Down { retry_at } if *retry_at <= now => Due::Connect,
             Link::Up(up) => {
+                if let Some((at, reason)) = &up.give_up {
+                    // Nothing is written on it any more: no ping.
+                    return if *at <= now {
+                        Due::GiveUp(up.generation, reason.clone())
+                    } else {
+                        Due::Nothing
+                    };
+                }
                 let silent = now.saturating_duration_since(up.last_received);
                 if silent >= self.limits.keepalive_timeout {
                     Due::Dead(up.generation, silent)
@@ -580,14 +684,20 @@ impl Machine {
         if sent {
             PendingReason::Timeout(self.limits.deadline)
         } else {
+            // With several mints, each reason names its mint.
+            let named = self.endpoints.len() > 1;
+            let reasons: Vec<String> = self
+                .endpoints
+                .iter()
+                .enumerate()
+                .map(|(i, e)| match self.stats.endpoint(i) {
+                    Some(counters) if named => format!("{}: {}", counters.address, e.last_error),
+                    _ => e.last_error.clone(),
+                })
+                .collect();
             PendingReason::MintUnreachable {
                 deadline: self.limits.deadline,
-                reason: self
-                    .endpoints
-                    .iter()
-                    .map(|e| e.last_error.as_str())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                reason: reasons.join("; "),
             }
         }
     }
@@ -597,10 +707,10 @@ impl Machine {
         let endpoints = self.endpoints.iter().filter_map(|e| match &e.link {
             Link::Down { retry_at } => Some(*retry_at),
             Link::Connecting { .. } => None,
-            Link::Up(up) => Some(if up.ping.is_none() {
-                up.last_received + self.limits.keepalive_interval
-            } else {
-                up.last_received + self.limits.keepalive_timeout
+            Link::Up(up) => Some(match (&up.give_up, up.ping) {
+                (Some((at, _)), _) => *at,
+                (None, None) => up.last_received + self.limits.keepalive_interval,
+                (None, Some(_)) => up.last_received + self.limits.keepalive_timeout,
             }),
         });
         endpoints.chain(self.shares.next_due()).min()

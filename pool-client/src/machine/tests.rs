@@ -43,6 +43,11 @@ fn share(n: u8) -> Share {
     }
 }
 
+/// Stats for `endpoints` mints named `mint0`, `mint1`, ...
+fn stats_for(endpoints: usize) -> Stats {
+    Stats::new((0..endpoints).map(|i| format!("mint{i}")))
+}
+
 /// A machine with `endpoints` mints, each connected (generation 1).
 struct Rig {
     machine: Machine,
@@ -52,8 +57,18 @@ struct Rig {
 
 impl Rig {
     fn new(endpoints: usize, max_in_flight: usize) -> Rig {
+        let mut rig = Rig::dialled(endpoints, max_in_flight);
+        for endpoint in 0..endpoints {
+            rig.machine.connected(endpoint, 1, rig.t0);
+        }
+        rig.machine.take_actions();
+        rig
+    }
+
+    /// A machine with `endpoints` mints, each being dialled (generation 1).
+    fn dialled(endpoints: usize, max_in_flight: usize) -> Rig {
         let t0 = Instant::now();
-        let stats = Arc::new(Stats::default());
+        let stats = Arc::new(stats_for(endpoints));
         let mut machine = Machine::new(limits(max_in_flight), endpoints, stats.clone(), t0);
         machine.tick(t0);
         let connects: Vec<(usize, u64)> = machine
@@ -67,11 +82,11 @@ impl Rig {
                 _ => None,
             })
             .collect();
-        assert_eq!(connects.len(), endpoints, "every mint is dialled at once");
-        for (endpoint, generation) in connects {
-            machine.connected(endpoint, generation, t0);
-        }
-        machine.take_actions();
+        assert_eq!(
+            connects,
+            (0..endpoints).map(|e| (e, 1)).collect::<Vec<_>>(),
+            "every mint is dialled at once"
+        );
         Rig { machine, stats, t0 }
     }
 
@@ -92,23 +107,16 @@ impl Rig {
 
     /// The requests written by the last step: (endpoint, generation, request id, header hash).
     fn sent(&mut self) -> Vec<(usize, u64, u32, HeaderHash)> {
-        self.machine
-            .take_actions()
-            .into_iter()
-            .filter_map(|a| match a {
-                Action::Send {
-                    endpoint,
-                    generation,
-                    message: SendItem::Request(frame),
-                } => match Message::from_frame(&frame) {
-                    Ok(Message::MintQuoteRequest(r)) => {
-                        Some((endpoint, generation, r.request_id, r.header_hash))
-                    }
-                    _ => None,
-                },
-                _ => None,
-            })
-            .collect()
+        requests(&self.machine.take_actions())
+    }
+
+    /// Shares `seqs` (share `n` as seq `n`), handed in at `at`.
+    fn submit_all(
+        &mut self,
+        seqs: std::ops::RangeInclusive<u8>,
+        at: Instant,
+    ) -> Vec<oneshot::Receiver<Result<Quote, QuoteError>>> {
+        seqs.map(|n| self.submit(u64::from(n), n, at)).collect()
     }
 
     fn answer(
@@ -150,6 +158,27 @@ impl Rig {
             at,
         );
     }
+}
+
+/// The requests among `actions`: (endpoint, generation, request id,
+/// header hash).
+fn requests(actions: &[Action]) -> Vec<(usize, u64, u32, HeaderHash)> {
+    actions
+        .iter()
+        .filter_map(|a| match a {
+            Action::Send {
+                endpoint,
+                generation,
+                message: SendItem::Request(frame),
+            } => match Message::from_frame(frame) {
+                Ok(Message::MintQuoteRequest(r)) => {
+                    Some((*endpoint, *generation, r.request_id, r.header_hash))
+                }
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect()
 }
 
 fn settled_and_forgotten(actions: &[Action]) -> (Vec<u64>, Vec<u64>) {
@@ -278,17 +307,6 @@ fn shutting_down_moves_a_share_off_that_connection_without_a_resend_loop() {
 }
 
 #[test]
-fn shutting_down_sends_the_share_to_another_mint_at_once() {
-    let mut rig = Rig::new(2, 8);
-    let _a = rig.submit(1, 1, rig.t0);
-    let (e, g, id, _) = rig.sent()[0];
-    rig.refuse(e, g, id, ErrorCode::ShuttingDown, rig.at(5));
-    let again = rig.sent();
-    assert_eq!(again.len(), 1);
-    assert_ne!(again[0].0, e, "the other mint");
-}
-
-#[test]
 fn busy_and_internal_errors_are_sent_again_after_a_backoff_others_are_final() {
     let mut rig = Rig::new(1, 8);
     let _busy = rig.submit(1, 1, rig.t0);
@@ -316,9 +334,7 @@ fn busy_and_internal_errors_are_sent_again_after_a_backoff_others_are_final() {
 #[test]
 fn at_most_max_in_flight_are_on_the_wire() {
     let mut rig = Rig::new(1, 2);
-    let _answers: Vec<_> = (1..=5)
-        .map(|n| rig.submit(u64::from(n), n, rig.t0))
-        .collect();
+    let _answers = rig.submit_all(1..=5, rig.t0);
     let sent = rig.sent();
     assert_eq!(sent.len(), 2);
     let (e, g, id, hash) = sent[0];
@@ -329,9 +345,7 @@ fn at_most_max_in_flight_are_on_the_wire() {
 #[test]
 fn shares_go_to_the_mint_with_the_fewest_in_flight() {
     let mut rig = Rig::new(2, 8);
-    let _answers: Vec<_> = (1..=4)
-        .map(|n| rig.submit(u64::from(n), n, rig.t0))
-        .collect();
+    let _answers = rig.submit_all(1..=4, rig.t0);
     let sent = rig.sent();
     let on = |e| sent.iter().filter(|s| s.0 == e).count();
     assert_eq!((on(0), on(1)), (2, 2));
@@ -463,4 +477,210 @@ fn stopping_tells_every_caller_its_share_stays() {
         a.try_recv().unwrap(),
         Err(QuoteError::Pending(PendingReason::Stopped))
     ));
+}
+
+// Several mints.
+
+fn endpoint_stats(rig: &Rig, endpoint: usize) -> crate::stats::EndpointSnapshot {
+    rig.machine.publish_gauges();
+    rig.stats.snapshot().endpoints[endpoint].clone()
+}
+
+#[test]
+fn a_dead_mints_shares_are_sent_at_once_to_the_other_oldest_first() {
+    let mut rig = Rig::new(2, 8);
+    let mut answers = rig.submit_all(1..=4, rig.t0);
+    let first = rig.sent();
+    let on_0: Vec<HeaderHash> = first.iter().filter(|s| s.0 == 0).map(|s| s.3).collect();
+    assert_eq!(on_0.len(), 2, "{first:?}");
+    // Mint 0 dies with two shares unanswered: they go to mint 1 now, not
+    // after mint 0 comes back.
+    rig.machine.closed(0, 1, "reset".into(), rig.at(10));
+    let again = rig.sent();
+    assert_eq!(
+        again.iter().map(|s| (s.0, s.3)).collect::<Vec<_>>(),
+        on_0.iter().map(|h| (1, *h)).collect::<Vec<_>>(),
+        "resent on mint 1, oldest first"
+    );
+    // Mint 1 answers all four; every caller gets its quote.
+    let on_1 = first.iter().filter(|s| s.0 == 1).chain(&again);
+    for &(e, g, id, hash) in on_1.collect::<Vec<_>>() {
+        rig.answer(e, g, id, hash, rig.at(20));
+    }
+    for answer in &mut answers {
+        assert!(matches!(answer.try_recv(), Ok(Ok(_))));
+    }
+    assert_eq!(rig.machine.outstanding(), 0);
+    assert_eq!(
+        rig.stats.resent.load(std::sync::atomic::Ordering::Relaxed),
+        2
+    );
+    let (dead, alive) = (endpoint_stats(&rig, 0), endpoint_stats(&rig, 1));
+    assert_eq!(
+        (dead.connected, dead.sent, dead.answered, dead.in_flight),
+        (false, 2, 0, 0)
+    );
+    assert_eq!(dead.last_error.as_deref(), Some("reset"));
+    assert_eq!(
+        (alive.connected, alive.sent, alive.answered, alive.in_flight),
+        (true, 4, 4, 0)
+    );
+    assert_eq!(
+        (dead.address.as_str(), alive.address.as_str()),
+        ("mint0", "mint1")
+    );
+}
+
+#[test]
+fn a_mint_that_refuses_the_pool_for_good_does_not_hold_up_the_other() {
+    let mut rig = Rig::dialled(2, 8);
+    rig.machine.connected(1, 1, rig.at(1));
+    // A share handed in while mint 0 is still connecting goes to mint 1.
+    let mut early = rig.submit(1, 1, rig.at(2));
+    // Then mint 0 turns out to be an impostor (a wrong pinned key): the
+    // waiting caller is not told "pending" on its account.
+    let wrong_key = PendingReason::WrongMintKey {
+        pinned: mint_quote_proto::AuthorityKeypair::generate().public(),
+        reason: "certificate refused".into(),
+    };
+    rig.machine
+        .connect_failed(0, 1, Failure::Fatal(wrong_key), rig.at(3));
+    assert!(
+        early.try_recv().is_err(),
+        "the caller was told something because of the refusing mint"
+    );
+    // Nor is a caller who comes later.
+    let mut late = rig.submit(2, 2, rig.at(4));
+    assert!(late.try_recv().is_err(), "told at once while a mint serves");
+    let sent = rig.sent();
+    assert_eq!(sent.len(), 2, "{sent:?}");
+    assert!(sent.iter().all(|s| s.0 == 1), "both on mint 1: {sent:?}");
+    for (e, g, id, hash) in sent {
+        rig.answer(e, g, id, hash, rig.at(5));
+    }
+    assert!(matches!(early.try_recv(), Ok(Ok(_))));
+    assert!(matches!(late.try_recv(), Ok(Ok(_))));
+    let (refusing, serving) = (endpoint_stats(&rig, 0), endpoint_stats(&rig, 1));
+    assert!(refusing
+        .last_error
+        .is_some_and(|e| e.contains("not the mint with key")));
+    assert_eq!(serving.answered, 2);
+}
+
+#[test]
+fn a_share_answered_shutting_down_goes_to_the_other_mint_even_when_it_is_busier() {
+    let mut rig = Rig::new(2, 8);
+    let mut answers = rig.submit_all(1..=3, rig.t0);
+    let sent = rig.sent();
+    assert_eq!(
+        sent.iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![0, 1, 0],
+        "in turn while equally loaded"
+    );
+    // Mint 0 answers share 3, so it has one in flight, as mint 1 has.
+    let (e, g, id, hash) = sent[2];
+    rig.answer(e, g, id, hash, rig.at(1));
+    // Then says it is shutting down to share 1: with nothing in flight it
+    // is now the least loaded, but it is draining, so share 1 goes to mint
+    // 1, and so does a new share.
+    let (e, g, id, hash) = sent[0];
+    rig.refuse(e, g, id, ErrorCode::ShuttingDown, rig.at(2));
+    let _new = rig.submit(4, 4, rig.at(3));
+    let moved = rig.sent();
+    assert_eq!(
+        moved.iter().map(|s| (s.0, s.3)).collect::<Vec<_>>(),
+        vec![(1, hash), (1, share(4).header_hash)]
+    );
+    rig.answer(moved[0].0, moved[0].1, moved[0].2, hash, rig.at(4));
+    assert!(matches!(answers[0].try_recv(), Ok(Ok(q)) if q.header_hash == hash));
+    assert_eq!(
+        rig.stats.retried.load(std::sync::atomic::Ordering::Relaxed),
+        1
+    );
+}
+
+#[test]
+fn with_nothing_in_flight_the_mints_take_turns_and_the_least_loaded_goes_first() {
+    let mut rig = Rig::new(3, 8);
+    let mut order = Vec::new();
+    for n in 1..=6u8 {
+        let _answer = rig.submit(u64::from(n), n, rig.at(u64::from(n)));
+        let (e, g, id, hash) = rig.sent()[0];
+        order.push(e);
+        rig.answer(e, g, id, hash, rig.at(u64::from(n)));
+    }
+    assert_eq!(order, vec![0, 1, 2, 0, 1, 2]);
+    // One unanswered on each mint, then mint 2 answers its own: although
+    // it is mint 0's turn, the next share goes to mint 2, the least
+    // loaded; the one after, with all equal again, to mint 0.
+    let _held = rig.submit_all(7..=9, rig.at(10));
+    let held = rig.sent();
+    assert_eq!(held.iter().map(|s| s.0).collect::<Vec<_>>(), vec![0, 1, 2]);
+    let (e, g, id, hash) = held[2];
+    rig.answer(e, g, id, hash, rig.at(11));
+    let _more = rig.submit_all(10..=11, rig.at(12));
+    assert_eq!(
+        rig.sent().iter().map(|s| s.0).collect::<Vec<_>>(),
+        vec![2, 0]
+    );
+}
+
+#[test]
+fn after_a_failed_write_answers_already_sent_still_settle_and_the_rest_move_on() {
+    let mut rig = Rig::new(2, 8);
+    let mut answers = rig.submit_all(1..=4, rig.t0);
+    let first = rig.sent();
+    let on_0: Vec<_> = first.iter().filter(|s| s.0 == 0).copied().collect();
+    assert_eq!(on_0.len(), 2, "{first:?}");
+    // Mint 0 closed after answering; the pool's write fails first.
+    rig.machine
+        .write_failed(0, 1, "write failed: broken pipe".into(), rig.at(10));
+    let actions = rig.machine.take_actions();
+    assert!(
+        !actions.iter().any(|a| matches!(a, Action::Close { .. })),
+        "not dropped while answers may be on their way: {actions:?}"
+    );
+    // Nothing new goes to it.
+    let _fifth = rig.submit(5, 5, rig.at(11));
+    assert_eq!(rig.sent().iter().map(|s| s.0).collect::<Vec<_>>(), vec![1]);
+    // Its answer, read after the failed write, reaches the caller: the
+    // share is not sent again.
+    let (e, g, id, hash) = on_0[0];
+    rig.answer(e, g, id, hash, rig.at(12));
+    let index = first.iter().position(|s| s.3 == hash).unwrap();
+    assert!(matches!(answers[index].try_recv(), Ok(Ok(_))));
+    // The grace period ends: dropped, and its last share goes to mint 1.
+    assert_eq!(
+        rig.machine.next_wakeup(),
+        Some(rig.at(10) + WRITE_FAILED_GRACE)
+    );
+    rig.machine.tick(rig.at(10) + WRITE_FAILED_GRACE);
+    let actions = rig.machine.take_actions();
+    assert!(actions.iter().any(|a| matches!(
+        a,
+        Action::Close {
+            endpoint: 0,
+            generation: 1
+        }
+    )));
+    let resent: Vec<_> = requests(&actions).iter().map(|s| (s.0, s.3)).collect();
+    assert_eq!(resent, vec![(1, on_0[1].3)]);
+    assert_eq!(
+        endpoint_stats(&rig, 0).last_error.as_deref(),
+        Some("write failed: broken pipe")
+    );
+}
+
+#[test]
+fn a_failed_write_with_nothing_in_flight_drops_the_connection_at_once() {
+    let mut rig = Rig::new(1, 8);
+    rig.machine
+        .write_failed(0, 1, "write failed: reset".into(), rig.at(1));
+    assert!(rig.machine.take_actions().iter().any(|a| matches!(
+        a,
+        Action::Close {
+            endpoint: 0,
+            generation: 1
+        }
+    )));
 }
