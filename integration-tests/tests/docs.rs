@@ -2,19 +2,16 @@
 //! docs/operations.md is the one the loaders enforce.
 
 use mint_quote_config::SharedConfig;
-use mint_server::config::{HttpSection, ListenerSection, MetricsSection, MintSection};
+use mint_server::config::MintConfig;
 
 const OPERATIONS: &str = include_str!("../../docs/operations.md");
 
 #[test]
 fn the_operations_guide_states_every_range_the_loaders_enforce() {
-    let ranges = MintSection::RANGES
-        .iter()
-        .chain(&HttpSection::RANGES)
-        .chain(&MetricsSection::RANGES)
-        .chain(&ListenerSection::RANGES)
-        .chain(&SharedConfig::RANGES)
-        .chain(&pool_client::settings::OutboxSection::RANGES);
+    let ranges = MintConfig::ranges()
+        .into_iter()
+        .chain(SharedConfig::RANGES)
+        .chain(pool_client::settings::OutboxSection::RANGES);
     for range in ranges {
         let key = format!("| `{}` |", range.key);
         let row = OPERATIONS

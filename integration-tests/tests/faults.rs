@@ -407,9 +407,7 @@ fn two_mints_started_at_once_on_one_data_directory_make_one() {
                 .collect::<Vec<_>>()
                 .join("\n")
         );
-        let keysets = mints[winner]
-            .database()
-            .count("SELECT COUNT(*) FROM keyset");
+        let keysets = harness::MintDb::of_dir(&data).count("SELECT COUNT(*) FROM keyset");
         assert_eq!(keysets, 1, "round {round}: one keyset");
     }
 }

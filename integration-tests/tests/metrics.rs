@@ -65,11 +65,11 @@ async fn the_counters_move_with_quotes_errors_and_connections() {
     );
     let mut extra = Vec::new();
     for _ in 0..5 {
-        extra.push(
-            tokio::net::TcpStream::connect(mint.sv2_addr.unwrap())
-                .await
-                .unwrap(),
-        );
+        // One the mint resets (over the source's limit) before this task
+        // sees its connect complete fails here: refused either way.
+        if let Ok(stream) = tokio::net::TcpStream::connect(mint.sv2_addr.unwrap()).await {
+            extra.push(stream);
+        }
     }
     // What strangers did is counted as soon as each connection ends.
     let wait = |name: &'static str, at_least: f64| {

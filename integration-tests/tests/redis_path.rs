@@ -186,6 +186,5 @@ async fn entries_left_in_processing_by_a_crash_are_made_at_the_next_start() {
         2.0,
         "both are counted as re-queued"
     );
-    wait_for_quotes(&mint, 1).await;
     assert!(mint.stop().await);
 }

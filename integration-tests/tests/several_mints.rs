@@ -8,8 +8,8 @@
 //! With a database per mint, a share that the dying mint had already
 //! written but not answered gets a second quote from the survivor; the
 //! kill test bounds those by the shares that were in flight on the dead
-//! mint. One quote per share across mints needs one database shared by
-//! the mints.
+//! mint. On one shared PostgreSQL database, a share resent after a
+//! failover gets the quote the dead mint made: its original quote.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -32,13 +32,29 @@ struct TwoMints {
 }
 
 async fn two_mints() -> TwoMints {
+    two_mints_on(None).await
+}
+
+/// Two mints, on the PostgreSQL database `shared` if given, else each on
+/// its own (the harness's) database.
+async fn two_mints_on(shared: Option<String>) -> TwoMints {
     let (dir_a, dir_b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
-    let a = harness::start_mint(dir_a.path(), |_| {}).await;
+    let on_shared = |s: &mut mint_server::config::Settings| {
+        if let Some(url) = &shared {
+            s.mint.mint.database = mint_server::config::DatabaseKind::Postgres;
+            s.mint.postgres.url = url.clone();
+        }
+    };
+    let a = harness::start_mint(dir_a.path(), on_shared).await;
     // The same seed: both mints serve the same keyset, so a share for it
     // is good at either.
     std::fs::copy(dir_a.path().join("seed.hex"), dir_b.path().join("seed.hex")).unwrap();
     let b_key = AuthorityKeypair::generate();
-    let b = harness::start_mint(dir_b.path(), |s| s.keypair = b_key).await;
+    let b = harness::start_mint(dir_b.path(), |s| {
+        on_shared(s);
+        s.keypair = b_key;
+    })
+    .await;
     TwoMints {
         a,
         b,
@@ -140,16 +156,8 @@ async fn all_quoted(
 /// A mint's database: quote id by share (the `request` column holds the
 /// header hash), after checking that no share has two quotes there.
 fn quotes_in(dir: &Path) -> HashMap<String, String> {
-    let db = rusqlite::Connection::open(dir.join("mint.sqlite")).unwrap();
-    let mut statement = db.prepare("SELECT request, id FROM mint_quote").unwrap();
-    let rows = statement
-        .query_map([], |row| {
-            Ok((row.get::<_, String>(0)?, row.get::<_, String>(1)?))
-        })
-        .unwrap();
     let mut quotes = HashMap::new();
-    for row in rows {
-        let (share, id) = row.unwrap();
+    for (share, id) in harness::MintDb::of_dir(dir).quote_rows() {
         assert!(
             quotes.insert(share.clone(), id).is_none(),
             "share {share} has two quotes in {}",
@@ -190,13 +198,6 @@ fn audit(
     a.keys().filter(|share| b.contains_key(*share)).count()
 }
 
-/// Holds an exclusive lock on a mint's database so that its writes wait.
-fn lock_database(dir: &Path) -> rusqlite::Connection {
-    let db = rusqlite::Connection::open(dir.join("mint.sqlite")).unwrap();
-    db.execute_batch("BEGIN EXCLUSIVE").unwrap();
-    db
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_mint_that_dies_mid_run_leaves_its_shares_in_flight_to_the_other() {
     let mints = two_mints().await;
@@ -216,7 +217,8 @@ async fn a_mint_that_dies_mid_run_leaves_its_shares_in_flight_to_the_other() {
     );
 
     // Mint a's writes stall, so that shares wait on it; then it dies.
-    let lock = lock_database(mints.dir_a.path());
+    // Its writes wait, so that shares are in flight on it when it dies.
+    let lock = harness::MintDb::of_dir(mints.dir_a.path()).lock();
     let load = many(&client, &keyset, 2000);
     wait_for(&client, "shares in flight on mint a", |e| {
         e[0].in_flight >= 20
@@ -299,5 +301,67 @@ async fn a_mint_stopped_mid_run_hands_its_new_shares_to_the_other_and_no_share_g
     );
     assert!(a.answered >= 1 && b.answered >= 1, "{context}");
     assert!(!a.connected && b.connected, "{context}");
+    assert!(mints.b.stop().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_one_database_a_share_resent_after_a_failover_gets_its_original_quote() {
+    let Some(server) = harness::postgres::server_or_skip(
+        "on_one_database_a_share_resent_after_a_failover_gets_its_original_quote",
+    ) else {
+        return;
+    };
+    let url = harness::postgres::create_database(&server);
+    let mints = two_mints_on(Some(url.clone())).await;
+    // Mint a's answers are held back in a relay, so that it has written
+    // quotes the pool has not heard of when its connection dies.
+    let relay = harness::relay::Relay::start(mints.a.sv2_addr.unwrap()).await;
+    let client = client(&relay.addr().to_string(), &mints);
+    let keyset = keyset(&client).await;
+    relay.set_delay(Duration::from_millis(300));
+    let count = 600;
+    let load = many(&client, &keyset, count);
+    let db = harness::MintDb::Postgres(url);
+    let deadline = tokio::time::Instant::now() + harness::TIMEOUT;
+    while db.count("SELECT COUNT(*) FROM mint_quote") < 50 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "mint a wrote nothing"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    relay.cut();
+    relay.reset_all();
+    let told = all_quoted(load).await;
+    let stats = client.stats();
+    client.shutdown();
+    let context = format!("{stats:?}");
+
+    // One quote per share in the database, and it is the one the pool was
+    // told, whichever mint answered.
+    let rows = db.quote_rows();
+    assert_eq!(rows.len(), count, "{context}");
+    let stored: HashMap<String, String> = rows.into_iter().collect();
+    assert_eq!(stored.len(), count, "no share has two quotes; {context}");
+    for (share, quote) in &told {
+        assert_eq!(
+            stored.get(&share.header_hash.to_string()),
+            Some(&quote.quote_id),
+            "share {}: the pool was told another quote than the stored one; {context}",
+            share.header_hash
+        );
+    }
+    // Some of them mint a had made and never delivered: mint b answered
+    // those with mint a's quote.
+    let repeated = harness::http::sample(
+        &mints.b.metrics.render(),
+        "mint_quote_quotes_repeated_total{path=\"sv2\"}",
+    );
+    assert!(
+        repeated >= 1.0,
+        "mint b found no quote of mint a's to answer with: {context}"
+    );
+    assert!(stats.resent >= 1, "{context}");
+    mints.a.stop().await;
     assert!(mints.b.stop().await);
 }

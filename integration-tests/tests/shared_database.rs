@@ -139,6 +139,8 @@ async fn a_mint_with_another_seed_refuses_to_start_and_changes_nothing() {
     let a = mint_on(dir_a.path(), &url).await;
     let (mut conn, before) = harness::Conn::ready(&a).await;
 
+    let info_before = a.mint.mint_info().await.unwrap();
+
     // A second machine set up without copying the seed: it makes its own.
     let dir_c = tempfile::tempdir().unwrap();
     let refused = match mint_server::app::start(settings_on(dir_c.path(), &url)).await {
@@ -154,6 +156,11 @@ async fn a_mint_with_another_seed_refuses_to_start_and_changes_nothing() {
     // first mint serves on it.
     let db = harness::MintDb::Postgres(url);
     assert_eq!(db.count("SELECT COUNT(*) FROM keyset"), 1);
+    assert_eq!(
+        a.mint.mint_info().await.unwrap().pubkey,
+        info_before.pubkey,
+        "the refused mint left the public info (its key) alone"
+    );
     conn.send(&Message::MintQuoteRequest(harness::request(
         1,
         64,

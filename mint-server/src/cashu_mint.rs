@@ -12,13 +12,10 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use std::time::Duration;
-
 use cdk::cdk_database::{self, MintDatabase, MintKeysDatabase};
 use cdk::mint::{MintBuilder, MintMeltLimits, UnitConfig};
 use cdk::nuts::{CurrencyUnit, PaymentMethod};
 use cdk::Mint;
-use cdk_postgres::{MintPgDatabase, PgConfig};
 use cdk_sqlite::MintSqliteDatabase;
 
 use crate::config::{DatabaseKind, Settings};
@@ -38,6 +35,9 @@ pub enum BuildError {
     /// The database could not be opened or migrated.
     #[error("database: {0}")]
     Database(#[from] cdk_database::Error),
+    /// `mint.database = "postgres"` in a build without PostgreSQL.
+    #[error("mint.database = \"postgres\", but this mint-server was built without PostgreSQL; build it with `--features postgres`")]
+    NoPostgres,
     /// CDK refused the configuration or failed to start.
     #[error("cdk: {0}")]
     Cdk(#[from] cdk::Error),
@@ -150,18 +150,21 @@ pub async fn open_database(settings: &Settings) -> Result<Database, BuildError> 
             std::fs::create_dir_all(data_dir).map_err(|e| storage_error(data_dir, e))?;
             Arc::new(MintSqliteDatabase::new(data_dir.join("mint.sqlite")).await?)
         }
-        DatabaseKind::Postgres => Arc::new(open_postgres(settings).await?),
+        DatabaseKind::Postgres => open_postgres(settings).await?,
     })
 }
 
 /// Tries at opening a PostgreSQL database before giving up.
+#[cfg(feature = "postgres")]
 const POSTGRES_OPEN_TRIES: u32 = 5;
 
 /// Opens (and migrates) the PostgreSQL database. Two mints started at once
 /// on an empty database both run the migrations; PostgreSQL lets one
 /// commit and fails the other's transaction, whole, so the loser tries
 /// again and finds the schema in place.
-async fn open_postgres(settings: &Settings) -> Result<MintPgDatabase, BuildError> {
+#[cfg(feature = "postgres")]
+async fn open_postgres(settings: &Settings) -> Result<Database, BuildError> {
+    use cdk_postgres::{MintPgDatabase, PgConfig};
     let pg = &settings.mint.postgres;
     let config = PgConfig::new(
         &pg.url,
@@ -173,15 +176,20 @@ async fn open_postgres(settings: &Settings) -> Result<MintPgDatabase, BuildError
     loop {
         tries += 1;
         match MintPgDatabase::new(config.clone()).await {
-            Ok(db) => return Ok(db),
+            Ok(db) => return Ok(Arc::new(db)),
             Err(e) if tries < POSTGRES_OPEN_TRIES => {
-                let delay = Duration::from_millis(200 << tries);
+                let delay = std::time::Duration::from_millis(200 << tries);
                 tracing::warn!(error = %e, attempt = tries, retry_in_ms = delay.as_millis() as u64, "cannot open the PostgreSQL database yet");
                 tokio::time::sleep(delay).await;
             }
             Err(e) => return Err(e.into()),
         }
     }
+}
+
+#[cfg(not(feature = "postgres"))]
+async fn open_postgres(_: &Settings) -> Result<Database, BuildError> {
+    Err(BuildError::NoPostgres)
 }
 
 /// Builds and starts the CDK mint on `db`.

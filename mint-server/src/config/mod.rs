@@ -297,13 +297,20 @@ fn check_postgres_url(path: &Path, url: &str) -> Result<(), ConfigError> {
             "must be set when mint.database = \"postgres\"",
         ));
     }
-    cdk_postgres::PgConfig::from(url).validate().map_err(|e| {
+    #[cfg(feature = "postgres")]
+    return cdk_postgres::PgConfig::from(url).validate().map_err(|e| {
         ConfigError::invalid(
             path,
             KEY,
             format!("not a PostgreSQL connection string: {e}"),
         )
-    })
+    });
+    #[cfg(not(feature = "postgres"))]
+    Err(ConfigError::invalid(
+        path,
+        "mint.database",
+        crate::cashu_mint::BuildError::NoPostgres,
+    ))
 }
 
 /// Units CDK defines for itself; a mining-share mint must not take them.
