@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use cdk::Mint;
 use mint_quote_proto::transport::TransportConfig;
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -107,12 +107,26 @@ fn background(
 
 /// Binds `addr` and returns the listener with the address it got (the
 /// port is chosen by the OS when `addr` has port 0).
+/// Connections the kernel may hold for a listener before it is accepted.
+const LISTEN_BACKLOG: u32 = 4096;
+
 async fn bind(
     what: &'static str,
     addr: SocketAddr,
 ) -> Result<(TcpListener, SocketAddr), StartError> {
-    let bound = TcpListener::bind(addr).await;
-    let listener = bound.map_err(|source| StartError::Bind { what, addr, source })?;
+    let error = |source| StartError::Bind { what, addr, source };
+    let socket = if addr.is_ipv4() {
+        TcpSocket::new_v4()
+    } else {
+        TcpSocket::new_v6()
+    }
+    .map_err(error)?;
+    socket.set_reuseaddr(true).map_err(error)?;
+    socket.bind(addr).map_err(error)?;
+    // The kernel's accept queue, capped by net.core.somaxconn. Under a
+    // connection flood it is what a pool's SYN meets first: when it is
+    // full the SYN is dropped and retried a second later.
+    let listener = socket.listen(LISTEN_BACKLOG).map_err(error)?;
     let local = listener
         .local_addr()
         .map_err(|source| StartError::Bind { what, addr, source })?;
