@@ -22,14 +22,15 @@ pub mod postgres;
 pub mod redis_server;
 pub mod relay;
 pub mod shares;
+pub mod wallet;
 
 /// How long a test waits for any one answer before it fails.
 pub const TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub use conn::{setup_connection, Conn};
 pub use mint::{
-    client_config, dev_mint_key, dev_pool, example_settings, settings, start_client, start_mint,
-    start_mint_with_redis, stored_quotes, wait_until_answered,
+    client_config, dev_mint_key, dev_pool, example_settings, rotate_keyset, settings, start_client,
+    start_mint, start_mint_with_redis, stored_quotes, wait_until_answered,
 };
 pub use mint_db::MintDb;
 pub use mint_process::{MintProcess, MintProcessConfig};

@@ -55,6 +55,28 @@ pub async fn start_mint(dir: &std::path::Path, edit: impl FnOnce(&mut Settings))
     }
 }
 
+/// Rotates `mint`'s keyset of `unit` (as an operator would, with the
+/// unit's amounts and no fee) and returns the new keyset's id.
+pub async fn rotate_keyset(
+    mint: &cdk::Mint,
+    unit: &mint_quote_proto::Unit,
+) -> mint_quote_proto::KeysetId {
+    let rotated = mint
+        .rotate_keyset(
+            mint_server::cashu_mint::cdk_unit(unit),
+            mint_server::cashu_mint::keyset_amounts(),
+            0,
+            true,
+            None,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("rotating the keyset: {e}"));
+    match mint_quote_proto::KeysetId::from_slice(&rotated.id.to_bytes()) {
+        Ok(id) => id,
+        Err(e) => panic!("the new keyset id: {e}"),
+    }
+}
+
 /// Every quote in a running mint's database.
 pub async fn stored_quotes(mint: &RunningMint) -> Vec<cdk::mint::MintQuote> {
     match mint.issuer.mint().localstore().get_mint_quotes().await {

@@ -3,13 +3,8 @@
 //! share's locking key (NUT-20). The wrong key cannot mint. And nobody can
 //! create a mining-share quote over HTTP.
 
-use std::sync::Arc;
-
-use cdk::amount::SplitTarget;
-use cdk::cdk_database::WalletDatabase;
-use cdk::nuts::{CurrencyUnit, PaymentMethod, SecretKey};
-use cdk::wallet::Wallet;
 use integration_tests as harness;
+use integration_tests::wallet::{mining_share, total, MinerWallet};
 use mint_quote_proto::{LockingKey, Message, MintQuoteResponse};
 
 async fn quote_over_sv2(
@@ -35,56 +30,27 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
     let (mut conn, keyset) = harness::Conn::ready(&mint).await;
     let http = mint.http_addr.expect("the HTTP API is enabled");
 
-    let store = Arc::new(cdk_sqlite::wallet::memory::empty().await.unwrap());
-    let wallet = Wallet::new(
-        &format!("http://{http}"),
-        CurrencyUnit::custom("hash"),
-        store.clone(),
-        [7u8; 64],
-        None,
-    )
-    .unwrap();
-    let method = PaymentMethod::Custom("mining_share".into());
+    let miner = MinerWallet::new(http, 7).await;
 
     // The right key mints the whole amount.
     let (secret, key) = harness::locking_key();
     let quote = quote_over_sv2(&mut conn, 1, 1000, key, &keyset.keyset_id).await;
-    let mut stored = wallet
-        .fetch_mint_quote(&quote.quote_id, Some(method.clone()))
-        .await
-        .unwrap();
-    stored.secret_key = Some(SecretKey::from_slice(&secret.secret_bytes()).unwrap());
-    store.add_mint_quote(stored).await.unwrap();
-    let proofs = wallet
-        .mint(&quote.quote_id, SplitTarget::default(), None)
-        .await
-        .unwrap();
-    let total: u64 = proofs.iter().map(|p| u64::from(p.amount)).sum();
-    assert_eq!(total, 1000);
+    miner.take_quote(&quote.quote_id, &secret).await;
+    let proofs = miner.mint(&quote.quote_id).await.unwrap();
+    assert_eq!(total(&proofs), 1000);
     assert!(proofs
         .iter()
         .all(|p| p.keyset_id.to_bytes() == keyset.keyset_id.as_bytes()));
 
     // A second mint against the same quote is refused: it is issued.
-    assert!(wallet
-        .mint(&quote.quote_id, SplitTarget::default(), None)
-        .await
-        .is_err());
+    assert!(miner.mint(&quote.quote_id).await.is_err());
 
     // Another key cannot mint a locked quote.
     let (_, owner) = harness::locking_key();
     let (thief, _) = harness::locking_key();
     let locked = quote_over_sv2(&mut conn, 2, 64, owner, &keyset.keyset_id).await;
-    let mut stolen = wallet
-        .fetch_mint_quote(&locked.quote_id, Some(method.clone()))
-        .await
-        .unwrap();
-    stolen.secret_key = Some(SecretKey::from_slice(&thief.secret_bytes()).unwrap());
-    store.add_mint_quote(stolen).await.unwrap();
-    let err = wallet
-        .mint(&locked.quote_id, SplitTarget::default(), None)
-        .await
-        .unwrap_err();
+    miner.take_quote(&locked.quote_id, &thief).await;
+    let err = miner.mint(&locked.quote_id).await.unwrap_err();
     assert!(
         err.to_string().to_lowercase().contains("signature"),
         "{err}"
@@ -92,8 +58,9 @@ async fn a_wallet_mints_against_an_sv2_quote_with_the_locking_key_only() {
 
     // And nobody creates a mining-share quote over HTTP: not through the
     // wallet, not with a hand-made request.
-    let attempt = wallet
-        .mint_quote(method, Some(cdk::Amount::from(5u64)), None, None)
+    let attempt = miner
+        .wallet
+        .mint_quote(mining_share(), Some(cdk::Amount::from(5u64)), None, None)
         .await;
     assert!(attempt.is_err(), "HTTP must not create mining-share quotes");
     let (status, _) = harness::http::request(

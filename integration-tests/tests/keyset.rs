@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use integration_tests as harness;
-use mint_quote_proto::{KeysetId, Message};
+use mint_quote_proto::Message;
 use redis::Commands;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -22,19 +22,7 @@ async fn a_rotated_keyset_is_announced_on_both_paths() {
         "the client exposes the announced keyset"
     );
 
-    let unit = mint_server::cashu_mint::cdk_unit(&first.unit);
-    let rotated = mint
-        .mint
-        .rotate_keyset(
-            unit,
-            mint_server::cashu_mint::keyset_amounts(),
-            0,
-            true,
-            None,
-        )
-        .await
-        .unwrap();
-    let new_id = KeysetId::from_slice(&rotated.id.to_bytes()).unwrap();
+    let new_id = harness::rotate_keyset(&mint.mint, &first.unit).await;
     assert_ne!(new_id, first.keyset_id);
 
     match tokio::time::timeout(Duration::from_secs(10), conn.next())

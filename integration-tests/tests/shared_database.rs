@@ -9,16 +9,12 @@
 //! `MINT_TEST_REQUIRE_POSTGRES` is set (CI), where they fail.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use cdk::amount::SplitTarget;
-use cdk::cdk_database::WalletDatabase;
-use cdk::nuts::{CurrencyUnit, PaymentMethod, SecretKey};
-use cdk::wallet::Wallet;
 use integration_tests as harness;
 use integration_tests::postgres;
-use mint_quote_proto::{KeysetId, Message, MintQuoteRequest};
+use integration_tests::wallet::{total, MinerWallet};
+use mint_quote_proto::{Message, MintQuoteRequest};
 use mint_server::app::RunningMint;
 use mint_server::config::DatabaseKind;
 
@@ -180,18 +176,7 @@ async fn a_rotation_by_one_mint_is_announced_by_the_other() {
     let (a, b, _da, _db, _url) = two_mints(&server).await;
     let (mut to_b, first) = harness::Conn::ready(&b).await;
 
-    let rotated = a
-        .mint
-        .rotate_keyset(
-            mint_server::cashu_mint::cdk_unit(&first.unit),
-            mint_server::cashu_mint::keyset_amounts(),
-            0,
-            true,
-            None,
-        )
-        .await
-        .unwrap();
-    let new_id = KeysetId::from_slice(&rotated.id.to_bytes()).unwrap();
+    let new_id = harness::rotate_keyset(&a.mint, &first.unit).await;
     assert_ne!(new_id, first.keyset_id);
 
     // B reads the shared keysets every REFRESH_MS and its watcher polls
@@ -230,55 +215,20 @@ async fn a_quote_made_by_one_mint_is_minted_through_the_other() {
     };
 
     // The miner's wallet talks to B only.
-    let http = b.http_addr.expect("B serves the HTTP API");
-    let store = Arc::new(cdk_sqlite::wallet::memory::empty().await.unwrap());
-    let wallet = Wallet::new(
-        &format!("http://{http}"),
-        CurrencyUnit::custom("hash"),
-        store.clone(),
-        [9u8; 64],
-        None,
-    )
-    .unwrap();
-    let method = PaymentMethod::Custom("mining_share".into());
-    let mut stored = wallet
-        .fetch_mint_quote(&quote.quote_id, Some(method))
-        .await
-        .unwrap();
-    stored.secret_key = Some(SecretKey::from_slice(&secret.secret_bytes()).unwrap());
-    store.add_mint_quote(stored).await.unwrap();
-    let proofs = wallet
-        .mint(&quote.quote_id, SplitTarget::default(), None)
-        .await
-        .unwrap();
-    let total: u64 = proofs.iter().map(|p| u64::from(p.amount)).sum();
-    assert_eq!(total, 1000, "B issued the whole amount of A's quote");
+    let through_b = MinerWallet::new(b.http_addr.expect("B serves the HTTP API"), 9).await;
+    through_b.take_quote(&quote.quote_id, &secret).await;
+    let proofs = through_b.mint(&quote.quote_id).await.unwrap();
+    assert_eq!(
+        total(&proofs),
+        1000,
+        "B issued the whole amount of A's quote"
+    );
 
     // A knows it is issued: a second mint through A is refused.
-    let http_a = a.http_addr.expect("A serves the HTTP API");
-    let store_a = Arc::new(cdk_sqlite::wallet::memory::empty().await.unwrap());
-    let wallet_a = Wallet::new(
-        &format!("http://{http_a}"),
-        CurrencyUnit::custom("hash"),
-        store_a.clone(),
-        [9u8; 64],
-        None,
-    )
-    .unwrap();
-    let mut again = wallet_a
-        .fetch_mint_quote(
-            &quote.quote_id,
-            Some(PaymentMethod::Custom("mining_share".into())),
-        )
-        .await
-        .unwrap();
-    again.secret_key = Some(SecretKey::from_slice(&secret.secret_bytes()).unwrap());
-    store_a.add_mint_quote(again).await.unwrap();
+    let through_a = MinerWallet::new(a.http_addr.expect("A serves the HTTP API"), 9).await;
+    through_a.take_quote(&quote.quote_id, &secret).await;
     assert!(
-        wallet_a
-            .mint(&quote.quote_id, SplitTarget::default(), None)
-            .await
-            .is_err(),
+        through_a.mint(&quote.quote_id).await.is_err(),
         "a quote issued through B cannot be minted again through A"
     );
     a.stop().await;
