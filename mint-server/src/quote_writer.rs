@@ -146,10 +146,7 @@ async fn run(
             }
             Err(e) => {
                 for job in jobs.drain(..) {
-                    let result = match stored_by_another(&db, &job.quote).await {
-                        Some(written) => Ok(written),
-                        None => Err(internal(format!("share {}: {e}", job.quote.request))),
-                    };
+                    let result = after_failure(&db, &job.quote, &e).await;
                     let _ = job.reply.send(result);
                 }
             }
@@ -163,10 +160,20 @@ async fn write_one(mint: &Mint, db: &Database, quote: &MintQuote) -> Result<Writ
         Ok(mut written) => written
             .pop()
             .ok_or_else(|| internal(format!("share {}: nothing written", quote.request))),
-        Err(e) => match stored_by_another(db, quote).await {
-            Some(written) => Ok(written),
-            None => Err(internal(format!("share {}: {e}", quote.request))),
-        },
+        Err(e) => after_failure(db, quote, &e).await,
+    }
+}
+
+/// The answer to a failed write: the quote another writer stored for the
+/// share meanwhile, else the failure.
+async fn after_failure(
+    db: &Database,
+    quote: &MintQuote,
+    error: &str,
+) -> Result<Written, QuoteError> {
+    match stored_by_another(db, quote).await {
+        Some(written) => Ok(written),
+        None => Err(internal(format!("share {}: {error}", quote.request))),
     }
 }
 
