@@ -2,6 +2,29 @@
 //! the rules around them that other tests do not already check, against a
 //! real mint over real Noise: what is answered, what is ignored, and what
 //! closes the connection with nothing sent first.
+//!
+//! Where each row of that table is checked:
+//!
+//! | row | test |
+//! | --- | --- |
+//! | source over its cap or rate | `admission.rs`, `*_do_not_lock_pools_out` (refused at the source limit) |
+//! | displaced from a full budget | `admission.rs`, `idle_sockets_from_128_addresses_do_not_displace_*` |
+//! | no authentication within `auth_timeout_ms` | here, `no_authentication_within_the_auth_timeout_closes_in_silence` |
+//! | the Noise handshake fails | `admission.rs`, `stalled_handshakes_*`; `metrics.rs` (garbage bytes) |
+//! | first message not `SetupConnection` | `metrics.rs` (a quote request: not-authorised) |
+//! | protocol, versions, flags | here, `setup_answers_version_ranges_protocols_and_extensions_as_specified` |
+//! | second message not `RequestExtensions` | here, `each_setup_stage_closes_on_the_wrong_message_as_specified` |
+//! | `RequestExtensions` without `0x4d51` | here, `setup_answers_version_ranges_...` |
+//! | not `PoolAuthProof` after the challenge | here, `each_setup_stage_closes_on_the_wrong_message_as_specified` |
+//! | a proof that does not verify, a key not allowed | `mint_sv2.rs`, `a_pool_off_the_allow_list_cannot_create_quotes` |
+//! | `max_connections`, `max_connections_per_pool` | here, `a_pool_over_its_connection_cap_is_told_mint_busy_then_closed` |
+//! | another message after authentication | here, `after_authentication_the_mint_ignores_answers_or_closes_as_specified` |
+//! | the channel bit, an undecodable message | here, `after_authentication_...` |
+//! | a frame over `max_payload_len` | `admission.rs`, `sixty_16_mib_frames_at_the_largest_limit_stay_under_100_mb` |
+//! | a frame that fails to decrypt | `mint-quote-proto` transport unit tests only |
+//! | nothing received for `keepalive_timeout_ms` | `mint_sv2.rs` and `faults.rs` (silent peers) |
+//! | a write not taken within `write_timeout_ms` | `mint-quote-proto` transport unit tests only |
+//! | the mint is stopping | `mint_sv2.rs`, `a_graceful_stop_answers_every_request_it_read` |
 
 use integration_tests as harness;
 use integration_tests::Conn;
@@ -155,5 +178,138 @@ async fn after_authentication_the_mint_ignores_answers_or_closes_as_specified() 
     flagged.writer.write_frame(&frame).await.unwrap();
     flagged.writer.flush().await.unwrap();
     closed_silently(&mut flagged, "the channel_msg bit on a request").await;
+    mint.stop().await;
+}
+
+/// A `SetupConnection` the mint accepts, then `RequestExtensions` for the
+/// mint-quote extension, answered: the connection stands at the
+/// `PoolAuthChallenge` (which it returns).
+async fn at_the_challenge(mint: &mint_server::app::RunningMint) -> Conn {
+    let mut conn = Conn::noise(mint).await;
+    conn.send(&harness::setup_connection("conformance")).await;
+    assert!(matches!(
+        conn.next().await,
+        Message::SetupConnectionSuccess(_)
+    ));
+    conn.send(&Message::RequestExtensions(RequestExtensions {
+        request_id: 1,
+        requested_extensions: vec![EXTENSION_TYPE_MINT_QUOTE],
+    }))
+    .await;
+    assert!(matches!(
+        conn.next().await,
+        Message::RequestExtensionsSuccess(_)
+    ));
+    assert!(matches!(conn.next().await, Message::PoolAuthChallenge(_)));
+    conn
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_setup_stage_closes_on_the_wrong_message_as_specified() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |_| {}).await;
+    let keyset = harness::Conn::ready(&mint).await.1.keyset_id;
+    let ping = Message::Ping(mint_quote_proto::Ping { nonce: 7 });
+
+    // "the second message is not RequestExtensions": as for the first
+    // message: a quote request is answered not-authorised, anything else
+    // gets nothing; then the close.
+    for (wrong, answered) in [
+        (ping.clone(), false),
+        (
+            Message::MintQuoteRequest(harness::request(3, 1, &keyset)),
+            true,
+        ),
+    ] {
+        let mut conn = Conn::noise(&mint).await;
+        conn.send(&harness::setup_connection("conformance")).await;
+        assert!(matches!(
+            conn.next().await,
+            Message::SetupConnectionSuccess(_)
+        ));
+        conn.send(&wrong).await;
+        if answered {
+            assert!(
+                matches!(conn.next().await, Message::MintQuoteError(e) if e.request_id == 3 && e.error_code == ErrorCode::NotAuthorised)
+            );
+        }
+        closed_silently(
+            &mut conn,
+            &format!("{} instead of RequestExtensions", wrong.name()),
+        )
+        .await;
+    }
+
+    // "anything but PoolAuthProof after PoolAuthChallenge": the same.
+    for (wrong, answered) in [
+        (ping, false),
+        (
+            Message::MintQuoteRequest(harness::request(4, 1, &keyset)),
+            true,
+        ),
+    ] {
+        let mut conn = at_the_challenge(&mint).await;
+        conn.send(&wrong).await;
+        if answered {
+            assert!(
+                matches!(conn.next().await, Message::MintQuoteError(e) if e.request_id == 4 && e.error_code == ErrorCode::NotAuthorised)
+            );
+        }
+        closed_silently(
+            &mut conn,
+            &format!("{} instead of PoolAuthProof", wrong.name()),
+        )
+        .await;
+    }
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_authentication_within_the_auth_timeout_closes_in_silence() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |s| s.mint.listener.auth_timeout_ms = 500).await;
+    let started = std::time::Instant::now();
+    // Stopped at the challenge: setup done, no proof.
+    let mut conn = at_the_challenge(&mint).await;
+    closed_silently(&mut conn, "no proof within auth_timeout_ms").await;
+    let took = started.elapsed();
+    assert!(
+        took >= std::time::Duration::from_millis(450),
+        "closed after {took:?}, before the timeout"
+    );
+    // The ending is counted as a timeout (just after the close).
+    harness::http::wait_for_sample(
+        mint.metrics_addr.expect("the metrics endpoint is enabled"),
+        "mint_quote_unauthenticated_closed_total{reason=\"timed-out\"}",
+        |v| v == 1.0,
+    )
+    .await;
+    mint.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_pool_over_its_connection_cap_is_told_mint_busy_then_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mint = harness::start_mint(dir.path(), |s| {
+        s.mint.listener.max_connections_per_pool = 1;
+    })
+    .await;
+    let address = mint.sv2_addr.unwrap().to_string();
+    let (mut first, keyset) = Conn::ready(&mint).await;
+    // "the key at max_connections_per_pool": PoolAuthError mint-busy (9).
+    let refused = match Conn::try_ready_at(&address).await {
+        Ok(_) => panic!("a second connection of the pool was admitted over its cap of 1"),
+        Err(e) => e,
+    };
+    assert!(refused.contains("mint-busy"), "{refused}");
+    // The first goes on serving.
+    first
+        .send(&Message::MintQuoteRequest(harness::request(
+            1,
+            1,
+            &keyset.keyset_id,
+        )))
+        .await;
+    assert!(matches!(first.next().await, Message::MintQuoteResponse(_)));
     mint.stop().await;
 }
