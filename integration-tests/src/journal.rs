@@ -111,12 +111,17 @@ impl Ledger {
     pub fn settled(&self) -> usize {
         self.shares
             .values()
-            .filter(|events| {
-                events
-                    .iter()
-                    .any(|e| matches!(e, Event::Quote(_) | Event::Refused(_)))
-            })
+            .filter(|events| is_settled(events))
             .count()
+    }
+
+    /// Shares without a quote or a refusal known to the pool.
+    pub fn unsettled(&self) -> Vec<String> {
+        self.shares
+            .iter()
+            .filter(|(_, events)| !is_settled(events))
+            .map(|(share, _)| share.clone())
+            .collect()
     }
 
     /// Compares the ledger with the mint's quote rows, `(share, quote id)`.
@@ -225,6 +230,13 @@ impl Audit {
             few(&self.unknown_to_pool),
         );
     }
+}
+
+/// Whether `events` hold a quote or a refusal.
+fn is_settled(events: &[Event]) -> bool {
+    events
+        .iter()
+        .any(|e| matches!(e, Event::Quote(_) | Event::Refused(_)))
 }
 
 #[cfg(test)]

@@ -116,32 +116,27 @@ impl MintDb {
                 let (locked_tx, locked) = mpsc::channel();
                 let (release, release_rx) = mpsc::channel::<()>();
                 let url = url.clone();
-                let holder = std::thread::spawn(move || {
-                    postgres::block_on(async move {
-                        let result = async {
-                            let client = postgres::connect(&url).await?;
-                            client
-                                .batch_execute(
-                                    "BEGIN; LOCK TABLE mint_quote IN ACCESS EXCLUSIVE MODE",
-                                )
-                                .await
-                                .map_err(|e| postgres::describe(&e))?;
-                            Ok::<_, String>(client)
+                let holder = postgres::spawn(async move {
+                    let result = async {
+                        let client = postgres::connect(&url).await?;
+                        client
+                            .batch_execute("BEGIN; LOCK TABLE mint_quote IN ACCESS EXCLUSIVE MODE")
+                            .await
+                            .map_err(|e| postgres::describe(&e))?;
+                        Ok::<_, String>(client)
+                    }
+                    .await;
+                    match result {
+                        Ok(client) => {
+                            let _ = locked_tx.send(Ok(()));
+                            // Held until the guard drops (or the test ends).
+                            let _ = tokio::task::spawn_blocking(move || release_rx.recv()).await;
+                            let _ = client.batch_execute("ROLLBACK").await;
                         }
-                        .await;
-                        match result {
-                            Ok(client) => {
-                                let _ = locked_tx.send(Ok(()));
-                                // Held until the guard drops (or the test ends).
-                                let _ =
-                                    tokio::task::spawn_blocking(move || release_rx.recv()).await;
-                                let _ = client.batch_execute("ROLLBACK").await;
-                            }
-                            Err(e) => {
-                                let _ = locked_tx.send(Err(e));
-                            }
+                        Err(e) => {
+                            let _ = locked_tx.send(Err(e));
                         }
-                    })
+                    }
                 });
                 match locked.recv() {
                     Ok(Ok(())) => DbLock::Postgres {

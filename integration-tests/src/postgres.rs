@@ -116,7 +116,17 @@ pub async fn connect(url: &str) -> Result<tokio_postgres::Client, String> {
 /// Runs `work` to completion on a thread and runtime of its own, so that
 /// sync and async tests alike can call it.
 pub fn block_on<T: Send + 'static>(work: impl Future<Output = T> + Send + 'static) -> T {
-    let thread = std::thread::spawn(move || {
+    match spawn(work).join() {
+        Ok(value) => value,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Starts `work` on a thread and runtime of its own.
+pub fn spawn<T: Send + 'static>(
+    work: impl Future<Output = T> + Send + 'static,
+) -> std::thread::JoinHandle<T> {
+    std::thread::spawn(move || {
         match tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -124,11 +134,7 @@ pub fn block_on<T: Send + 'static>(work: impl Future<Output = T> + Send + 'stati
             Ok(runtime) => runtime.block_on(work),
             Err(e) => panic!("a runtime for PostgreSQL: {e}"),
         }
-    });
-    match thread.join() {
-        Ok(value) => value,
-        Err(panic) => std::panic::resume_unwind(panic),
-    }
+    })
 }
 
 fn created() -> &'static Mutex<Vec<(String, String)>> {

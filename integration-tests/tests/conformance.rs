@@ -181,16 +181,26 @@ async fn after_authentication_the_mint_ignores_answers_or_closes_as_specified() 
     mint.stop().await;
 }
 
-/// A `SetupConnection` the mint accepts, then `RequestExtensions` for the
-/// mint-quote extension, answered: the connection stands at the
-/// `PoolAuthChallenge` (which it returns).
-async fn at_the_challenge(mint: &mint_server::app::RunningMint) -> Conn {
+/// The stages of setup at which the mint waits for one message.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Stage {
+    /// `SetupConnection` answered: `RequestExtensions` is due.
+    Extensions,
+    /// `PoolAuthChallenge` sent: `PoolAuthProof` is due.
+    Proof,
+}
+
+/// A connection whose setup stands at `stage`.
+async fn at_stage(mint: &mint_server::app::RunningMint, stage: Stage) -> Conn {
     let mut conn = Conn::noise(mint).await;
     conn.send(&harness::setup_connection("conformance")).await;
     assert!(matches!(
         conn.next().await,
         Message::SetupConnectionSuccess(_)
     ));
+    if stage == Stage::Extensions {
+        return conn;
+    }
     conn.send(&Message::RequestExtensions(RequestExtensions {
         request_id: 1,
         requested_extensions: vec![EXTENSION_TYPE_MINT_QUOTE],
@@ -209,57 +219,28 @@ async fn each_setup_stage_closes_on_the_wrong_message_as_specified() {
     let dir = tempfile::tempdir().unwrap();
     let mint = harness::start_mint(dir.path(), |_| {}).await;
     let keyset = harness::Conn::ready(&mint).await.1.keyset_id;
-    let ping = Message::Ping(mint_quote_proto::Ping { nonce: 7 });
 
-    // "the second message is not RequestExtensions": as for the first
-    // message: a quote request is answered not-authorised, anything else
-    // gets nothing; then the close.
-    for (wrong, answered) in [
-        (ping.clone(), false),
-        (
-            Message::MintQuoteRequest(harness::request(3, 1, &keyset)),
-            true,
-        ),
-    ] {
-        let mut conn = Conn::noise(&mint).await;
-        conn.send(&harness::setup_connection("conformance")).await;
-        assert!(matches!(
-            conn.next().await,
-            Message::SetupConnectionSuccess(_)
-        ));
-        conn.send(&wrong).await;
-        if answered {
-            assert!(
-                matches!(conn.next().await, Message::MintQuoteError(e) if e.request_id == 3 && e.error_code == ErrorCode::NotAuthorised)
-            );
+    // "the second message is not RequestExtensions" and "anything but
+    // PoolAuthProof after PoolAuthChallenge": as for the first message: a
+    // quote request is answered not-authorised, anything else gets
+    // nothing; then the close.
+    for stage in [Stage::Extensions, Stage::Proof] {
+        for (wrong, answered) in [
+            (Message::Ping(mint_quote_proto::Ping { nonce: 7 }), false),
+            (
+                Message::MintQuoteRequest(harness::request(3, 1, &keyset)),
+                true,
+            ),
+        ] {
+            let mut conn = at_stage(&mint, stage).await;
+            conn.send(&wrong).await;
+            if answered {
+                assert!(
+                    matches!(conn.next().await, Message::MintQuoteError(e) if e.request_id == 3 && e.error_code == ErrorCode::NotAuthorised)
+                );
+            }
+            closed_silently(&mut conn, &format!("{} at {stage:?}", wrong.name())).await;
         }
-        closed_silently(
-            &mut conn,
-            &format!("{} instead of RequestExtensions", wrong.name()),
-        )
-        .await;
-    }
-
-    // "anything but PoolAuthProof after PoolAuthChallenge": the same.
-    for (wrong, answered) in [
-        (ping, false),
-        (
-            Message::MintQuoteRequest(harness::request(4, 1, &keyset)),
-            true,
-        ),
-    ] {
-        let mut conn = at_the_challenge(&mint).await;
-        conn.send(&wrong).await;
-        if answered {
-            assert!(
-                matches!(conn.next().await, Message::MintQuoteError(e) if e.request_id == 4 && e.error_code == ErrorCode::NotAuthorised)
-            );
-        }
-        closed_silently(
-            &mut conn,
-            &format!("{} instead of PoolAuthProof", wrong.name()),
-        )
-        .await;
     }
     mint.stop().await;
 }
@@ -270,7 +251,7 @@ async fn no_authentication_within_the_auth_timeout_closes_in_silence() {
     let mint = harness::start_mint(dir.path(), |s| s.mint.listener.auth_timeout_ms = 500).await;
     let started = std::time::Instant::now();
     // Stopped at the challenge: setup done, no proof.
-    let mut conn = at_the_challenge(&mint).await;
+    let mut conn = at_stage(&mint, Stage::Proof).await;
     closed_silently(&mut conn, "no proof within auth_timeout_ms").await;
     let took = started.elapsed();
     assert!(

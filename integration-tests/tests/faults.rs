@@ -254,25 +254,13 @@ fn a_pool_killed_while_the_mint_is_down_loses_nothing() {
     // held in its outbox only. (Counted as unsettled, not as "pending at
     // some point": on a slow database a share can be pending for a moment
     // before the kill and still get its quote.)
-    let unsettled = |ledger: &Ledger| -> Vec<String> {
-        ledger
-            .shares
-            .iter()
-            .filter(|(_, events)| {
-                !events
-                    .iter()
-                    .any(|e| matches!(e, Event::Quote(_) | Event::Refused(_)))
-            })
-            .map(|(share, _)| share.clone())
-            .collect()
-    };
     let deadline = Instant::now() + Duration::from_secs(30);
-    while unsettled(&pool.ledger()).len() < 300 {
+    while pool.ledger().unsettled().len() < 300 {
         assert!(Instant::now() < deadline, "{}", pool.output());
         std::thread::sleep(Duration::from_millis(50));
     }
     pool.kill();
-    let stranded = unsettled(&pool.ledger());
+    let stranded = pool.ledger().unsettled();
     assert!(stranded.len() >= 300, "{} stranded", stranded.len());
 
     // Both come back. The pool hands only the shares it had not handed;

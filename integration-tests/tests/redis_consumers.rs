@@ -72,10 +72,10 @@ fn a_mint_that_died_holding_entries_is_relieved_once_its_lease_expires() {
     wait_for("A took entries", &a, || {
         con.llen::<_, u64>(&a_processing).unwrap() > 0
     });
-    // A hangs on its first batch: what it holds stays put.
-    std::thread::sleep(Duration::from_millis(200));
-    let held: u64 = con.llen(&a_processing).unwrap();
+    // A hangs on its first batch, settling nothing; once it is dead what
+    // it holds stays put.
     a.kill();
+    let held: u64 = con.llen(&a_processing).unwrap();
 
     // B, on the same database when the tests run on PostgreSQL (there A
     // and B are two machines of one deployment), never saw those entries.

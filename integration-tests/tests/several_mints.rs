@@ -227,7 +227,7 @@ async fn a_mint_that_dies_mid_run_leaves_its_shares_in_flight_to_the_other() {
     relay.cut();
     relay.reset_all();
     // The resets land before mint a can write again.
-    tokio::time::sleep(Duration::from_millis(200)).await;
+    wait_for(&client, "mint a's connection lost", |e| !e[0].connected).await;
     drop(lock);
     let stopped = mints.a.stop().await;
     told.extend(all_quoted(load).await);
