@@ -117,6 +117,26 @@ async fn scenario_1_two_thousand_shares_over_sv2_become_two_thousand_right_quote
         assert_eq!(row.unit.to_lowercase(), "hash");
         assert_eq!(row.pubkey, s.locking_key.to_string());
     }
+
+    // At INFO the log says it in a summary line per interval, never a
+    // line per quote.
+    let deadline = Instant::now() + Duration::from_secs(25);
+    while summarised_sv2_quotes(&mint.log()) < 2000 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let log = mint.log();
+    assert_eq!(summarised_sv2_quotes(&log), 2000, "{}", mint.log_tail(10));
+    let quote_lines = told.values().filter(|id| log.contains(id.as_str())).count();
+    assert_eq!(quote_lines, 0, "quote ids in the INFO log");
+}
+
+/// The Sv2 quotes the log's periodic summary lines count, added up.
+fn summarised_sv2_quotes(log: &str) -> u64 {
+    log.lines()
+        .filter(|l| l.contains(" quotes ") || l.ends_with(" quotes"))
+        .filter_map(|l| l.split("created_sv2=").nth(1))
+        .filter_map(|rest| rest.split_whitespace().next()?.parse::<u64>().ok())
+        .sum()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! through a million quotes and reports its memory. See
 //! docs/performance.md.
 
+mod chart;
 mod codec;
 mod isolation;
 mod runs;
@@ -268,8 +269,9 @@ async fn main() -> anyhow::Result<()> {
                 outbox_cost: 1.0 - durable / sv2,
             });
         }
+        let saturation = throughput.iter().map(|t| t.sv2_qps).fold(0.0, f64::max);
         let mut latency = Vec::new();
-        for rate in [1000u64, 5000] {
+        for rate in sweep(saturation) {
             let (l, achieved) = runs::sv2_latency(kind, rate, cli.seconds).await?;
             eprintln!(
                 "{name}: {rate}/s offered: p50 {:.2} ms p99 {:.2} ms max {:.2} ms",
@@ -314,7 +316,115 @@ async fn main() -> anyhow::Result<()> {
     std::fs::write(&cli.json, serde_json::to_string_pretty(&report)?)
         .with_context(|| format!("writing {}", cli.json.display()))?;
     println!("\nwritten to {}", cli.json.display());
+    for written in draw_charts(&report, &cli.json)? {
+        println!("written to {}", written.display());
+    }
     Ok(())
+}
+
+/// The offered rates of the latency sweep: from 500 per second up to the
+/// saturation rate (the best Sv2 throughput of the same database), always
+/// including 1,000 and 5,000 (the rates the targets name).
+fn sweep(saturation: f64) -> Vec<u64> {
+    let top = (saturation / 100.0).round() as u64 * 100;
+    let mut rates: Vec<u64> = [
+        500u64, 1000, 2000, 3000, 5000, 7500, 10_000, 15_000, 20_000, 30_000,
+    ]
+    .into_iter()
+    .filter(|&r| r < top * 95 / 100 || r == 1000 || r == 5000)
+    .collect();
+    rates.push(top.max(500));
+    rates.sort_unstable();
+    rates.dedup();
+    rates
+}
+
+/// Draws the run's two charts as SVG files beside `json`; returns their
+/// paths.
+fn draw_charts(report: &Report, json: &std::path::Path) -> anyhow::Result<Vec<PathBuf>> {
+    use chart::{Axes, Panel, Series};
+    let series = |label: &str, points: Vec<(f64, f64)>| Series {
+        label: label.into(),
+        points,
+        dashed: false,
+    };
+    let throughput: Vec<Panel> = report
+        .databases
+        .iter()
+        .map(|db| {
+            let at = |f: fn(&Throughput) -> f64| {
+                db.throughput
+                    .iter()
+                    .map(|t| (t.concurrency as f64, f(t)))
+                    .collect::<Vec<_>>()
+            };
+            Panel {
+                title: db.database.into(),
+                series: vec![
+                    series("ceiling (in process)", at(|t| t.ceiling_qps)),
+                    series("Sv2", at(|t| t.sv2_qps)),
+                    series("Sv2, outbox on a file", at(|t| t.sv2_outbox_file_qps)),
+                    Series {
+                        label: "Redis (backlog of shares)".into(),
+                        points: at(|_| 0.0)
+                            .iter()
+                            .map(|&(x, _)| (x, db.redis_qps))
+                            .collect(),
+                        dashed: true,
+                    },
+                ],
+            }
+        })
+        .collect();
+    let latency: Vec<Panel> = report
+        .databases
+        .iter()
+        .map(|db| {
+            let at = |f: fn(&Latency) -> f64| {
+                db.latency
+                    .iter()
+                    .map(|l| (l.offered_qps as f64, f(&l.latency)))
+                    .collect::<Vec<_>>()
+            };
+            Panel {
+                title: db.database.into(),
+                series: vec![
+                    series("p50", at(|l| l.p50_ms)),
+                    series("p90", at(|l| l.p90_ms)),
+                    series("p99", at(|l| l.p99_ms)),
+                    series("p99.9", at(|l| l.p999_ms)),
+                    series("max", at(|l| l.max_ms)),
+                ],
+            }
+        })
+        .collect();
+    let beside = |suffix: &str| json.with_file_name(format!("mint-bench-{suffix}.svg"));
+    let (throughput_svg, latency_svg) = (beside("throughput"), beside("latency"));
+    chart::draw(
+        &throughput_svg,
+        "Quotes per second against requests in flight",
+        &Axes {
+            x: "requests in flight",
+            y: "quotes per second",
+            y_format: |y| format!("{y:.0}"),
+        },
+        &throughput,
+    )?;
+    chart::draw(
+        &latency_svg,
+        "Sv2 latency against offered load (open loop)",
+        &Axes {
+            x: "offered quotes per second",
+            y: "latency, ms",
+            y_format: |y| match y {
+                y if y >= 10.0 => format!("{y:.0}"),
+                y if y >= 1.0 => format!("{y:.1}"),
+                y => format!("{y:.2}"),
+            },
+        },
+        &latency,
+    )?;
+    Ok(vec![throughput_svg, latency_svg])
 }
 
 fn print_table(report: &Report) {
@@ -343,8 +453,14 @@ fn print_table(report: &Report) {
         }
         for l in &db.latency {
             println!(
-                "  offered {:>5}/s (achieved {:>6.0}/s): p50 {:.2} ms  p99 {:.2} ms  max {:.2} ms",
-                l.offered_qps, l.achieved_qps, l.latency.p50_ms, l.latency.p99_ms, l.latency.max_ms
+                "  offered {:>5}/s (achieved {:>6.0}/s): p50 {:.2} ms  p90 {:.2} ms  p99 {:.2} ms  p99.9 {:.2} ms  max {:.2} ms",
+                l.offered_qps,
+                l.achieved_qps,
+                l.latency.p50_ms,
+                l.latency.p90_ms,
+                l.latency.p99_ms,
+                l.latency.p999_ms,
+                l.latency.max_ms
             );
         }
         println!(

@@ -12,7 +12,7 @@ use mint_server::app::{self, RunningMint};
 use mint_server::config::DatabaseKind;
 use pool_client::{MintQuoteClient, Share};
 
-use crate::stats::Latency;
+use crate::stats::{Latency, Recorder};
 
 /// A mint started in this process on a fresh directory.
 pub struct Mint {
@@ -189,14 +189,14 @@ pub async fn sv2_latency(
             client.request_quote(&s).await.map(|_| sent.elapsed())
         });
     }
-    let mut samples = Vec::with_capacity(total as usize);
+    let mut recorder = Recorder::new();
     while let Some(done) = tasks.join_next().await {
-        samples.push(done??);
+        recorder.record(done??);
     }
     let achieved = total as f64 / started.elapsed().as_secs_f64();
     client.shutdown();
     mint.running.stop().await;
-    Ok((Latency::of(samples), achieved))
+    Ok((recorder.latency(), achieved))
 }
 
 /// Quotes per second made by the mint's Redis consumer from `count`

@@ -10,6 +10,7 @@ pub mod config;
 pub mod data_dir;
 pub mod fd_limit;
 pub mod http_server;
+pub mod interval;
 pub mod keyset;
 pub mod listener;
 pub mod metrics;

@@ -14,6 +14,8 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use crate::interval::{Interval, IntervalRecorder};
+
 /// Which path a quote request came by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Path {
@@ -149,6 +151,7 @@ pub struct MintMetrics {
     sessions_ended: Family<ReasonLabels, Counter>,
     redis_dead_letters: Counter,
     redis_requeued: Counter,
+    interval: Arc<IntervalRecorder>,
 }
 
 impl Default for MintMetrics {
@@ -257,6 +260,7 @@ impl MintMetrics {
             sessions_ended,
             redis_dead_letters,
             redis_requeued,
+            interval: Arc::default(),
         }
     }
 
@@ -277,6 +281,8 @@ impl MintMetrics {
         self.request_seconds
             .get_or_create(&labels)
             .observe(took.as_secs_f64());
+        self.interval
+            .answered(matches!(path, Path::Redis), repeated, took);
     }
 
     /// A request was refused with `code`.
@@ -287,6 +293,13 @@ impl MintMetrics {
                 code: code.as_str().to_owned(),
             })
             .inc();
+        self.interval.refused();
+    }
+
+    /// What the quote paths did since the last call (for the log's
+    /// periodic summary); the next interval starts now.
+    pub fn take_interval(&self) -> Interval {
+        self.interval.take()
     }
 
     /// An Sv2 connection entered `stage` (`unauthenticated` or

@@ -1,19 +1,22 @@
-//! The log's view of refused and failed connections: one line per
-//! interval with the counts, never a line per connection, so an attack
-//! cannot flood the log (the counts are also in the metrics).
+//! The log's periodic summary: one line per interval for the quotes
+//! (counts, rate, latency percentiles) and one for refused and failed
+//! connections, never a line per quote or per connection, so full speed
+//! and attacks cost the log nothing (each quote's own line is at DEBUG;
+//! the counts are also in the metrics).
 
 use std::collections::HashMap;
 use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 
+use crate::interval::Interval;
 use crate::metrics::MintMetrics;
 
 /// How often the summary is written, when there is anything to say.
 pub const INTERVAL: Duration = Duration::from_secs(10);
 
-/// Writes, every `interval`, what was refused or failed since the last
-/// line, until `shutdown`.
+/// Writes, every `interval`, what the quote paths did and what was refused
+/// or failed since the last lines, until `shutdown`.
 pub async fn run(metrics: MintMetrics, interval: Duration, shutdown: CancellationToken) {
     let mut last: HashMap<String, u64> = HashMap::new();
     let mut ticker = tokio::time::interval(interval);
@@ -23,6 +26,7 @@ pub async fn run(metrics: MintMetrics, interval: Duration, shutdown: Cancellatio
             _ = shutdown.cancelled() => return,
             _ = ticker.tick() => {}
         }
+        log_quotes(&metrics.take_interval(), interval);
         if let Some(line) = changes_since(&mut last, metrics.admission_totals()) {
             tracing::info!(
                 interval_s = interval.as_secs(),
@@ -30,6 +34,26 @@ pub async fn run(metrics: MintMetrics, interval: Duration, shutdown: Cancellatio
             );
         }
     }
+}
+
+/// One INFO line for the quotes of an interval, when there were any.
+fn log_quotes(quotes: &Interval, interval: Duration) {
+    if quotes.is_empty() {
+        return;
+    }
+    let answered = quotes.created_sv2 + quotes.created_redis + quotes.repeated;
+    tracing::info!(
+        interval_s = interval.as_secs(),
+        created_sv2 = quotes.created_sv2,
+        created_redis = quotes.created_redis,
+        repeated = quotes.repeated,
+        refused = quotes.refused,
+        per_second = (answered as f64 / interval.as_secs_f64()).round(),
+        p50_ms = quotes.latency_ms(0.5),
+        p99_ms = quotes.latency_ms(0.99),
+        max_ms = quotes.latency_ms(1.0),
+        "quotes"
+    );
 }
 
 /// What grew since `last` (which it updates), as `name: count` pairs, or
