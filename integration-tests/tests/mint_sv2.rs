@@ -187,6 +187,17 @@ async fn every_invalid_request_gets_its_error_code_and_the_connection_stays_up()
     })
     .await;
     expect_error(&mut conn, 14, ErrorCode::InvalidLockingKey).await;
+    // The right form (0x02 and 32 bytes) but no point on the curve (x = 5):
+    // the decoder passes it, the mint's parse of the key refuses it.
+    send_patched(&mut conn, &quote_request(14, ks), |p| {
+        let key = 4 + 8 + 5 + 32 + 1 + 1;
+        p[key] = 0x02;
+        p[key + 1..key + 33].fill(0);
+        p[key + 32] = 5;
+    })
+    .await;
+    let why = expect_error(&mut conn, 14, ErrorCode::InvalidLockingKey).await;
+    assert!(why.contains("not a valid secp256k1 point"), "{why}");
 
     conn.send(&Message::MintQuoteRequest(quote_request(
         15,

@@ -1,6 +1,7 @@
 //! SVG charts of a run: lines on logarithmic axes, one panel per database.
 //!
-//! Both axes are logarithmic in every chart: in-flight counts and offered
+//! Both axes are logarithmic in every chart (the x axis labelled in powers
+//! of two): in-flight counts and offered
 //! rates span two orders of magnitude, and on a logarithmic y axis a ratio
 //! (Sv2 against the ceiling, p99 against p50) is a constant distance.
 
@@ -82,12 +83,17 @@ where
         .x_label_area_size(40)
         .y_label_area_size(64)
         .build_cartesian_2d(
-            (x_lo / 1.2..x_hi * 1.2).log_scale(),
+            (x_lo / 1.2..x_hi * 1.2).log_scale().base(2.0),
             (y_lo / 1.5..y_hi * 1.5).log_scale(),
         )
         .map_err(plot_error)?;
     chart
         .configure_mesh()
+        // Only the major lines: a logarithmic axis's minor lines are so
+        // dense that they read as shading.
+        .light_line_style(TRANSPARENT)
+        .x_labels(8)
+        .y_labels(10)
         .x_desc(axes.x)
         .y_desc(axes.y)
         .x_label_formatter(&|x| format!("{x:.0}"))

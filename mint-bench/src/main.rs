@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use mint_server::config::DatabaseKind;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::stats::Latency;
 
@@ -69,6 +69,8 @@ enum Command {
         #[command(flatten)]
         setup: isolation::Setup,
     },
+    /// Draws the charts again from the JSON of an earlier run (`--json`).
+    Charts,
     /// Run as an attacker process (what the isolation measurement starts).
     Attack(integration_tests::attack::AttackArgs),
     /// Run the mint-server binary (file database) through many quotes and
@@ -83,11 +85,11 @@ enum Command {
     },
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Machine {
     cores: usize,
     cpu: String,
-    profile: &'static str,
+    profile: String,
 }
 
 fn machine() -> Machine {
@@ -109,11 +111,12 @@ fn machine() -> Machine {
             "debug (numbers not meaningful)"
         } else {
             "release"
-        },
+        }
+        .into(),
     }
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Throughput {
     concurrency: usize,
     ceiling_qps: f64,
@@ -125,23 +128,23 @@ struct Throughput {
     outbox_cost: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct FixedLoad {
     offered_qps: u64,
     achieved_qps: f64,
     latency: Latency,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct DatabaseResults {
-    database: &'static str,
+    database: String,
     throughput: Vec<Throughput>,
     latency: Vec<FixedLoad>,
     redis_qps: f64,
     sv2_over_redis: f64,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct Report {
     machine: Machine,
     codec_noise_round_trip_ns: CodecNs,
@@ -149,7 +152,7 @@ struct Report {
     isolation: Vec<isolation::Isolation>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, Deserialize)]
 struct CodecNs {
     request: f64,
     response: f64,
@@ -198,6 +201,16 @@ async fn main() -> anyhow::Result<()> {
     let cli = Cli::parse();
     match cli.command {
         Some(Command::Soak { count, concurrency }) => return soak(count, concurrency).await,
+        Some(Command::Charts) => {
+            let text = std::fs::read_to_string(&cli.json)
+                .with_context(|| format!("reading {}", cli.json.display()))?;
+            let report: Report = serde_json::from_str(&text)
+                .with_context(|| format!("{} is not a mint-bench report", cli.json.display()))?;
+            for written in draw_charts(&report, &cli.json)? {
+                println!("written to {}", written.display());
+            }
+            return Ok(());
+        }
         Some(Command::Attack(args)) => {
             integration_tests::attack::run_process(args).await;
             return Ok(());
@@ -287,7 +300,7 @@ async fn main() -> anyhow::Result<()> {
         eprintln!("{name}: redis {redis:.0}/s");
         let best_sv2 = throughput.iter().map(|t| t.sv2_qps).fold(0.0, f64::max);
         databases.push(DatabaseResults {
-            database: name,
+            database: name.into(),
             throughput,
             latency,
             redis_qps: redis,
@@ -359,7 +372,7 @@ fn draw_charts(report: &Report, json: &std::path::Path) -> anyhow::Result<Vec<Pa
                     .collect::<Vec<_>>()
             };
             Panel {
-                title: db.database.into(),
+                title: db.database.clone(),
                 series: vec![
                     series("ceiling (in process)", at(|t| t.ceiling_qps)),
                     series("Sv2", at(|t| t.sv2_qps)),
@@ -387,7 +400,7 @@ fn draw_charts(report: &Report, json: &std::path::Path) -> anyhow::Result<Vec<Pa
                     .collect::<Vec<_>>()
             };
             Panel {
-                title: db.database.into(),
+                title: db.database.clone(),
                 series: vec![
                     series("p50", at(|l| l.p50_ms)),
                     series("p90", at(|l| l.p90_ms)),

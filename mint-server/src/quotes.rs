@@ -19,7 +19,7 @@ use cdk::mint::MintQuote;
 use cdk::nuts::{CurrencyUnit, MintQuoteState, PublicKey};
 use cdk::Mint;
 use mint_quote_proto::{
-    ErrorCode, HeaderHash, MintQuoteRequest, MintQuoteResponse, QuoteState, Unit,
+    ErrorCode, HeaderHash, LockingKey, MintQuoteRequest, MintQuoteResponse, QuoteState, Unit,
 };
 use serde_json::json;
 use tokio::sync::Semaphore;
@@ -59,6 +59,10 @@ pub enum QuoteError {
     /// The keyset id is not one of this mint's keysets for the unit.
     #[error("keyset {0} is not a keyset of this mint for this unit")]
     UnknownKeyset(String),
+    /// The locking key's 33 bytes are not a point on the curve (the
+    /// decoder checks only their form).
+    #[error("locking key {0} is not a valid secp256k1 point")]
+    InvalidLockingKey(LockingKey),
     /// A quote for the share exists with other content.
     #[error("share {header_hash} already has quote {quote_id} with a different {differs}")]
     DuplicateMismatch {
@@ -84,6 +88,7 @@ impl QuoteError {
             QuoteError::UnknownUnit { .. } => ErrorCode::UnknownUnit,
             QuoteError::AmountTooLarge { .. } => ErrorCode::InvalidAmount,
             QuoteError::UnknownKeyset(_) => ErrorCode::UnknownKeyset,
+            QuoteError::InvalidLockingKey(_) => ErrorCode::InvalidLockingKey,
             QuoteError::DuplicateMismatch { .. } => ErrorCode::DuplicateShareMismatch,
             QuoteError::Busy(_) => ErrorCode::MintBusy,
             QuoteError::Internal(_) => ErrorCode::InternalError,
@@ -171,9 +176,12 @@ impl QuoteIssuer {
         &self.mint
     }
 
-    /// Checks what the decoder cannot: this mint's unit, amount limit and
-    /// keysets.
-    fn check(&self, request: &MintQuoteRequest) -> Result<(), QuoteError> {
+    /// Checks what the decoder cannot: the locking key is a point on the
+    /// curve (parsed once, into CDK's type, which the quote needs), this
+    /// mint's unit, amount limit and keysets. Returns the parsed key.
+    fn check(&self, request: &MintQuoteRequest) -> Result<PublicKey, QuoteError> {
+        let pubkey = PublicKey::from_slice(request.locking_key.as_bytes())
+            .map_err(|_| QuoteError::InvalidLockingKey(request.locking_key))?;
         if request.unit != self.unit {
             return Err(QuoteError::UnknownUnit {
                 requested: request.unit.clone(),
@@ -193,20 +201,19 @@ impl QuoteIssuer {
         if !known {
             return Err(QuoteError::UnknownKeyset(request.keyset_id.to_string()));
         }
-        Ok(())
+        Ok(pubkey)
     }
 
     /// Creates the paid quote for `request`'s share, or returns the quote
     /// made for it before if the content is the same. Returns once the
     /// quote is committed to the database.
     pub async fn create(&self, request: &MintQuoteRequest) -> Result<IssuedQuote, QuoteError> {
-        self.check(request)?;
+        let pubkey = self.check(request)?;
         let _pending = self
             .pending
             .try_acquire()
             .map_err(|_| QuoteError::Busy(self.max_pending))?;
         let share = request.header_hash.to_hex();
-        let pubkey = PublicKey::from_slice(&request.locking_key.serialize()).map_err(internal)?;
         let now = unix_now();
         let quote = MintQuote::new(
             None,
