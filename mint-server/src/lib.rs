@@ -13,6 +13,7 @@ pub mod http_server;
 pub mod interval;
 pub mod keyset;
 pub mod listener;
+mod locking_keys;
 pub mod metrics;
 pub mod payment;
 mod quote_writer;

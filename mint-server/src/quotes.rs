@@ -25,6 +25,7 @@ use serde_json::json;
 use tokio::sync::Semaphore;
 
 use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
+use crate::locking_keys::LockingKeys;
 use crate::quote_writer::QuoteWriter;
 use crate::supervisor::WorkerGuard;
 
@@ -139,6 +140,8 @@ pub struct QuoteIssuer {
     /// the Redis path; beyond it requests are refused as busy.
     pending: Arc<Semaphore>,
     max_pending: usize,
+    /// Locking keys already parsed.
+    keys: Arc<LockingKeys>,
 }
 
 impl QuoteIssuer {
@@ -168,6 +171,7 @@ impl QuoteIssuer {
             ttl_secs: limits.ttl_secs,
             pending: Arc::new(Semaphore::new(limits.max_pending)),
             max_pending: limits.max_pending,
+            keys: Arc::default(),
         }
     }
 
@@ -177,11 +181,13 @@ impl QuoteIssuer {
     }
 
     /// Checks what the decoder cannot: the locking key is a point on the
-    /// curve (parsed once, into CDK's type, which the quote needs), this
+    /// curve (parsed into CDK's type, which the quote needs, once per key), this
     /// mint's unit, amount limit and keysets. Returns the parsed key.
     fn check(&self, request: &MintQuoteRequest) -> Result<PublicKey, QuoteError> {
-        let pubkey = PublicKey::from_slice(request.locking_key.as_bytes())
-            .map_err(|_| QuoteError::InvalidLockingKey(request.locking_key))?;
+        let pubkey = self
+            .keys
+            .parse(&request.locking_key)
+            .ok_or(QuoteError::InvalidLockingKey(request.locking_key))?;
         if request.unit != self.unit {
             return Err(QuoteError::UnknownUnit {
                 requested: request.unit.clone(),

@@ -160,7 +160,7 @@ async fn quote(settings: PoolSettings, args: QuoteArgs) -> anyhow::Result<()> {
     if let Some(secret) = secret {
         println!(
             "locking key secret (the miner needs it to mint) {}",
-            hex_of(&secret.secret_bytes())
+            hex::encode(secret.secret_bytes())
         );
     }
     let outcome = Dispatcher::new(client, redis).dispatch(&share).await;
@@ -235,10 +235,6 @@ async fn announced_keyset(
         }
     }
     bail!("the mint announced no keyset within {wait:?}; is it running? (or pass --keyset-id)")
-}
-
-fn hex_of(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The summary `load` prints.

@@ -9,14 +9,9 @@ use crate::keys::AuthorityPublicKey;
 use crate::pool_auth::Challenge;
 use crate::values::{HeaderHash, KeysetId, LockingKey, QuoteState, Unit};
 
-/// Bytes as lowercase hex.
-pub(crate) fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
-
 /// Serializes bytes as lowercase hex (for arrays serde cannot take).
 pub(crate) fn as_hex<S: Serializer>(bytes: &[u8; 64], serializer: S) -> Result<S::Ok, S::Error> {
-    serializer.serialize_str(&hex(bytes))
+    serializer.serialize_str(&hex::encode(bytes))
 }
 
 macro_rules! as_display {
@@ -42,7 +37,7 @@ as_display!(
 
 impl Serialize for Challenge {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str(&hex(&self.0))
+        serializer.serialize_str(&hex::encode(self.0))
     }
 }
 
