@@ -154,6 +154,22 @@ async fn a_burst_of_1000_pipelined_requests_gets_1000_distinct_paid_quotes() {
     // Requests were sent in HashMap order, not id order: answers came back
     // as they were made, which is what pipelining means here.
     assert!(out_of_order);
+    // The writer's metrics: its batches add up to the 1000 quotes, fewer
+    // transactions than quotes (a burst is batched), each timed.
+    let scrape = mint.metrics.render();
+    let sample = |name: &str| harness::http::sample(&scrape, name);
+    assert_eq!(
+        sample("mint_quote_writer_batch_quotes_sum"),
+        1000.0,
+        "{scrape}"
+    );
+    let transactions = sample("mint_quote_writer_batch_quotes_count");
+    assert!((1.0..1000.0).contains(&transactions), "{scrape}");
+    assert_eq!(
+        sample("mint_quote_writer_transaction_seconds_count"),
+        transactions
+    );
+    assert!(sample("mint_quote_writer_transaction_seconds_sum") > 0.0);
     assert!(mint.stop().await);
 }
 

@@ -22,6 +22,7 @@ async fn issuer(dir: &std::path::Path) -> (QuoteIssuer, Database, KeysetId) {
         db.clone(),
         settings.unit.clone(),
         settings.issuer_limits(),
+        mint_server::metrics::MintMetrics::new().writer(),
         supervisor.guard("the quote writer"),
     );
     (issuer, db, keyset)

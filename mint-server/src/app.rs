@@ -177,11 +177,13 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     let mint = build_mint(&settings, db.clone()).await?;
     let shutdown = CancellationToken::new();
     let supervisor = Supervisor::new(shutdown.clone());
+    let metrics = MintMetrics::new();
     let issuer = QuoteIssuer::new(
         mint.clone(),
         db,
         settings.unit.clone(),
         settings.issuer_limits(),
+        metrics.writer(),
         supervisor.guard("the quote writer"),
     );
     let initial = active_keyset(&mint, &settings.unit)
@@ -189,7 +191,6 @@ pub async fn start(settings: Settings) -> Result<RunningMint, StartError> {
     tracing::info!(keyset_id = %initial.keyset_id, unit = %initial.unit, "active keyset");
 
     let sessions = TaskTracker::new();
-    let metrics = MintMetrics::new();
     let here = tokio::runtime::Handle::current();
     let published = settings.published_keys();
     metrics.set_development_keys(!published.is_empty());

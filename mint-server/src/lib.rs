@@ -24,3 +24,4 @@ pub mod runtimes;
 pub mod session;
 mod summary;
 pub mod supervisor;
+pub mod writer_metrics;

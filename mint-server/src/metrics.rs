@@ -15,6 +15,7 @@ use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
 use crate::interval::{Interval, IntervalRecorder};
+use crate::writer_metrics::WriterMetrics;
 
 /// Which path a quote request came by.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,6 +152,7 @@ pub struct MintMetrics {
     sessions_ended: Family<ReasonLabels, Counter>,
     redis_dead_letters: Counter,
     redis_requeued: Counter,
+    writer: WriterMetrics,
     interval: Arc<IntervalRecorder>,
 }
 
@@ -180,6 +182,7 @@ impl MintMetrics {
         let sessions_ended = Family::<ReasonLabels, Counter>::default();
         let redis_dead_letters = Counter::default();
         let redis_requeued = Counter::default();
+        let writer = WriterMetrics::default();
         registry.register(
             "quotes_created",
             "Quotes created, by path",
@@ -245,6 +248,7 @@ impl MintMetrics {
             "Redis entries put back on the list from a processing list: this mint's own at start, or a consumer's whose lease expired",
             redis_requeued.clone(),
         );
+        writer.register(&mut registry);
         MintMetrics {
             registry: Arc::new(registry),
             quotes_created,
@@ -260,6 +264,7 @@ impl MintMetrics {
             sessions_ended,
             redis_dead_letters,
             redis_requeued,
+            writer,
             interval: Arc::default(),
         }
     }
@@ -404,6 +409,11 @@ impl MintMetrics {
             }
         }
         totals
+    }
+
+    /// The quote writer's histograms, for the writer to record into.
+    pub fn writer(&self) -> WriterMetrics {
+        self.writer.clone()
     }
 
     /// A Redis entry was dead-lettered.

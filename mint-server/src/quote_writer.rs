@@ -34,6 +34,7 @@ use tokio::sync::{mpsc, oneshot, Mutex};
 use crate::cashu_mint::Database;
 use crate::quotes::{internal, QuoteError};
 use crate::supervisor::WorkerGuard;
+use crate::writer_metrics::WriterMetrics;
 
 /// What the writer did with one quote.
 pub(crate) struct Written {
@@ -59,13 +60,14 @@ impl QuoteWriter {
     /// Starts the writer. `capacity` bounds the queue (callers hold a
     /// pending slot, so it never fills); `max_batch` bounds what the
     /// writers hold at once, `writers` how many transactions are open at
-    /// once.
+    /// once. Each committed batch is counted in `metrics`.
     pub(crate) fn start(
         mint: Arc<Mint>,
         db: Database,
         capacity: usize,
         max_batch: usize,
         writers: usize,
+        metrics: WriterMetrics,
         guard: WorkerGuard,
     ) -> Self {
         let (jobs, queue) = mpsc::channel(capacity.max(1));
@@ -82,10 +84,15 @@ impl QuoteWriter {
                         let writers = writers.max(1);
                         let batch = (max_batch / writers).max(1);
                         let queue = Arc::new(Mutex::new(queue));
-                        runtime.block_on(futures::future::join_all(
-                            (0..writers)
-                                .map(|_| run(mint.clone(), db.clone(), queue.clone(), batch)),
-                        ));
+                        runtime.block_on(futures::future::join_all((0..writers).map(|_| {
+                            run(
+                                mint.clone(),
+                                db.clone(),
+                                queue.clone(),
+                                batch,
+                                metrics.clone(),
+                            )
+                        })));
                         // Every handle is gone: the mint is stopping.
                         guard.finished();
                     }
@@ -122,6 +129,7 @@ async fn run(
     db: Database,
     queue: Arc<Mutex<mpsc::Receiver<Job>>>,
     max_batch: usize,
+    metrics: WriterMetrics,
 ) {
     let mut jobs = Vec::with_capacity(max_batch);
     // Waits for one job, then takes whatever else is already waiting; the
@@ -129,8 +137,10 @@ async fn run(
     while queue.lock().await.recv_many(&mut jobs, max_batch).await > 0 {
         fail::fail_point!("quote-writer");
         let quotes: Vec<MintQuote> = jobs.iter().map(|j| j.quote.clone()).collect();
+        let started = std::time::Instant::now();
         match write_batch(&mint, &db, &quotes).await {
             Ok(written) => {
+                metrics.batch_written(quotes.len(), started.elapsed());
                 for (job, written) in jobs.drain(..).zip(written) {
                     let _ = job.reply.send(Ok(written));
                 }

@@ -28,6 +28,7 @@ use crate::cashu_mint::{cdk_unit, mining_share_method, Database};
 use crate::locking_keys::LockingKeys;
 use crate::quote_writer::QuoteWriter;
 use crate::supervisor::WorkerGuard;
+use crate::writer_metrics::WriterMetrics;
 
 /// A quote made (or found) for a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -152,6 +153,7 @@ impl QuoteIssuer {
         db: Database,
         unit: Unit,
         limits: IssuerLimits,
+        metrics: WriterMetrics,
         guard: WorkerGuard,
     ) -> Self {
         let cdk_unit = cdk_unit(&unit);
@@ -162,6 +164,7 @@ impl QuoteIssuer {
                 limits.max_pending,
                 limits.max_batch,
                 limits.writers,
+                metrics,
                 guard,
             ),
             mint,
