@@ -109,20 +109,20 @@ where
             .filter(|&(x, y)| x > 0.0 && y > 0.0)
             .collect();
         let style = colour.stroke_width(2);
-        let drawn = if series.dashed {
-            chart.draw_series(DashedLineSeries::new(shown.clone(), 6, 4, style))
-        } else {
-            chart.draw_series(LineSeries::new(shown.clone(), style))
-        }
-        .map_err(plot_error)?;
-        drawn
-            .label(&series.label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
         if !series.dashed {
             chart
                 .draw_series(shown.iter().map(|&p| Circle::new(p, 3, colour.filled())))
                 .map_err(plot_error)?;
         }
+        let drawn = if series.dashed {
+            chart.draw_series(DashedLineSeries::new(shown, 6, 4, style))
+        } else {
+            chart.draw_series(LineSeries::new(shown, style))
+        }
+        .map_err(plot_error)?;
+        drawn
+            .label(&series.label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 18, y)], colour));
     }
     chart
         .configure_series_labels()

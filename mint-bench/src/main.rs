@@ -365,7 +365,7 @@ fn draw_charts(report: &Report, json: &std::path::Path) -> anyhow::Result<Vec<Pa
         .databases
         .iter()
         .map(|db| {
-            let at = |f: fn(&Throughput) -> f64| {
+            let at = |f: &dyn Fn(&Throughput) -> f64| {
                 db.throughput
                     .iter()
                     .map(|t| (t.concurrency as f64, f(t)))
@@ -374,15 +374,12 @@ fn draw_charts(report: &Report, json: &std::path::Path) -> anyhow::Result<Vec<Pa
             Panel {
                 title: db.database.clone(),
                 series: vec![
-                    series("ceiling (in process)", at(|t| t.ceiling_qps)),
-                    series("Sv2", at(|t| t.sv2_qps)),
-                    series("Sv2, outbox on a file", at(|t| t.sv2_outbox_file_qps)),
+                    series("ceiling (in process)", at(&|t| t.ceiling_qps)),
+                    series("Sv2", at(&|t| t.sv2_qps)),
+                    series("Sv2, outbox on a file", at(&|t| t.sv2_outbox_file_qps)),
                     Series {
                         label: "Redis (backlog of shares)".into(),
-                        points: at(|_| 0.0)
-                            .iter()
-                            .map(|&(x, _)| (x, db.redis_qps))
-                            .collect(),
+                        points: at(&|_| db.redis_qps),
                         dashed: true,
                     },
                 ],

@@ -101,13 +101,6 @@ fn hex_array<const N: usize>(field: &'static str, s: &str) -> Result<[u8; N], Va
     Ok(out)
 }
 
-/// Lower-case hex of `bytes`.
-fn to_hex(bytes: &[u8]) -> String {
-    // The hex crate's table lookup: the formatter's `{:02x}` per byte cost
-    // about 800 instructions per byte, a few times per quote.
-    hex::encode(bytes)
-}
-
 /// The hash of the block header of the share a quote pays for: the share's
 /// identity, and so the key that makes quote creation idempotent.
 ///
@@ -131,7 +124,7 @@ impl HeaderHash {
 
     /// Lower-case hex, 64 characters.
     pub fn to_hex(&self) -> String {
-        to_hex(&self.0)
+        hex::encode(self.0)
     }
 }
 
@@ -211,7 +204,7 @@ impl FromStr for LockingKey {
 
 impl fmt::Display for LockingKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_hex(&self.serialize()))
+        f.write_str(&hex::encode(self.0))
     }
 }
 
@@ -309,7 +302,7 @@ impl FromStr for KeysetId {
 
 impl fmt::Display for KeysetId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&to_hex(&self.0))
+        f.write_str(&hex::encode(&self.0))
     }
 }
 

@@ -184,8 +184,9 @@ impl QuoteIssuer {
     }
 
     /// Checks what the decoder cannot: the locking key is a point on the
-    /// curve (parsed into CDK's type, which the quote needs, once per key), this
-    /// mint's unit, amount limit and keysets. Returns the parsed key.
+    /// curve (parsed into CDK's type, which the quote needs, once per
+    /// key), this mint's unit, amount limit and keysets. Returns the
+    /// parsed key.
     fn check(&self, request: &MintQuoteRequest) -> Result<PublicKey, QuoteError> {
         let pubkey = self
             .keys
